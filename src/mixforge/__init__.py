@@ -1,0 +1,41 @@
+"""mixforge: customize open-weight LLMs on your domain data without losing their general skills.
+
+The top-level names are the SDK. They are imported lazily, so `import mixforge` stays light (torch,
+transformers and peft load only when a name that needs them is first used).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> "module:attribute"; each issue's modules add their names here
+_LAZY: dict[str, str] = {
+    "TrainingMethod": "mixforge.methods:TrainingMethod",
+    "MixforgeError": "mixforge.errors:MixforgeError",
+    "ConfigError": "mixforge.errors:ConfigError",
+    "DataError": "mixforge.errors:DataError",
+    "ModelError": "mixforge.errors:ModelError",
+    "build_tiny": "mixforge.models.tiny:build_tiny",
+    "model_info": "mixforge.models.registry:model_info",
+    "load_model": "mixforge.models.registry:load_model",
+    "load_tokenizer": "mixforge.models.registry:load_tokenizer",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'mixforge' has no attribute {name!r}")
+    module, _, attr = target.partition(":")
+    value = getattr(import_module(module), attr)
+    globals()[name] = value  # cache: the next access is a plain global
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,3 @@
+from mixforge.cli.app import main
+
+main()

@@ -1,0 +1,181 @@
+"""Resolve a model name (tiny preset, local directory or hub id) and read what mixforge needs to know about it
+from the model's own config and tokenizer: chat template, special tokens, role markers, LoRA target modules
+and maximum sequence length.
+
+All three kinds of name go through the same `from_pretrained` calls. Weights load with safetensors only, and
+`trust_remote_code` stays off unless the caller asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mixforge.errors import ModelError
+from mixforge.models.tiny import PRESETS
+
+# Bumped when the factory's output changes, so cached presets are rebuilt rather than reused.
+FACTORY_VERSION = "1"
+
+# Sentinels rendered through a model's chat template to find the literal text around each role's content.
+_SENTINEL = {"system": "\x01SYS\x01", "user": "\x01USR\x01", "assistant": "\x01AST\x01"}
+
+DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def mixforge_home() -> Path:
+    """Where mixforge keeps built presets, the job registry and caches (`MIXFORGE_HOME` moves it)."""
+    return Path(os.environ.get("MIXFORGE_HOME", Path.home() / ".cache" / "mixforge"))
+
+
+def is_preset(model: str) -> bool:
+    return model in PRESETS or model.split("@", 1)[0] in PRESETS
+
+
+def resolve(model: str | os.PathLike[str]) -> str:
+    """A name `from_pretrained` accepts: a preset is built once into MIXFORGE_HOME (`tiny-chat@seed` picks the
+    seed), a local directory is returned as it is, anything else is passed on as a hub id."""
+    name = str(model)
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    if is_preset(name):
+        preset, _, seed = name.partition("@")
+        out = mixforge_home() / "models" / f"{preset}-seed{seed or 0}-v{FACTORY_VERSION}"
+        if not (out / "config.json").exists():
+            from mixforge.models.tiny import build_tiny
+
+            build_tiny(preset, seed=int(seed or 0), out_dir=out, overwrite=True)
+        return str(out)
+    if Path(name).suffix or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelError(
+            f"model {name!r} is not a directory, a tiny preset ({', '.join(PRESETS)}) or a hub id",
+            hint="check the path; a hub id looks like 'Qwen/Qwen2.5-0.5B-Instruct'",
+        )
+    return name  # a hub id: from_pretrained downloads it (or reads the local HF cache)
+
+
+def _hub_error(name: str, exc: Exception) -> ModelError:
+    return ModelError(
+        f"cannot load model {name!r}: {type(exc).__name__}: {exc}".splitlines()[0][:400],
+        hint="a hub id needs network access (or the model in the local Hugging Face cache); "
+        "offline, use a local directory or a tiny preset such as 'tiny-chat'",
+    )
+
+
+def load_tokenizer(model: str, *, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    path = resolve(model)
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise _hub_error(str(model), exc) from exc
+
+
+def load_model(model: str, *, precision: str = "fp32", trust_remote_code: bool = False, device: str | None = None):
+    """`AutoModelForCausalLM.from_pretrained` with safetensors only; precision is fp32 (CPU default), bf16 or fp16."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if precision not in DTYPES:
+        raise ModelError(f"precision {precision!r} is not one of {', '.join(DTYPES)}")
+    path = resolve(model)
+    try:
+        loaded = AutoModelForCausalLM.from_pretrained(
+            path,
+            dtype=getattr(torch, DTYPES[precision]),
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+        )
+    except (OSError, ValueError) as exc:
+        raise _hub_error(str(model), exc) from exc
+    return loaded.to(device) if device else loaded
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What mixforge reads from a model's own files."""
+
+    name: str
+    path: str
+    model_type: str
+    chat_template: str | None
+    special_tokens: list[str]
+    role_markers: dict[str, str]  # role -> the literal text the template puts before that role's content
+    lora_target_modules: list[str] | str
+    max_seq_len: int
+    eos_token: str | None
+    pad_token: str | None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def reserved_strings(self) -> list[str]:
+        """Every string in user data that would collide with this model's template: special tokens and
+        the non-blank role markers, longest first so a longer match is found before its prefix."""
+        markers = [m.strip() for m in self.role_markers.values() if m.strip()]
+        return sorted(set(self.special_tokens) | set(markers), key=lambda s: (-len(s), s))
+
+
+def role_markers(tokenizer) -> dict[str, str]:
+    """The literal text the chat template writes just before each role's content (tiny-chat: '<|user|>\\n',
+    Qwen: '<|im_start|>user\\n'). Found by rendering sentinel messages: the text before a turn's content, less
+    the BOS token and less the previous turn's closing text (what follows the last message, e.g. '<|end|>\\n').
+    Roles the template refuses are left out."""
+    if not getattr(tokenizer, "chat_template", None):
+        return {}
+    for roles in (("system", "user", "assistant"), ("user", "assistant")):
+        messages = [{"role": r, "content": _SENTINEL[r]} for r in roles]
+        try:
+            text = tokenizer.apply_chat_template(messages, tokenize=False)
+        except Exception:  # noqa: BLE001 - templates raise arbitrary errors for roles they refuse
+            continue
+        if not all(_SENTINEL[r] in text for r in roles):
+            continue
+        closing = text.rsplit(_SENTINEL[roles[-1]], 1)[1]  # what ends a turn
+        markers: dict[str, str] = {}
+        previous_end = 0
+        for role in roles:
+            at = text.index(_SENTINEL[role], previous_end)
+            before = text[previous_end:at]
+            if previous_end == 0 and tokenizer.bos_token and before.startswith(tokenizer.bos_token):
+                before = before[len(tokenizer.bos_token) :]
+            if previous_end and closing and before.startswith(closing):
+                before = before[len(closing) :]
+            markers[role] = before
+            previous_end = at + len(_SENTINEL[role])
+        return markers
+    return {}
+
+
+def lora_target_modules(model_type: str) -> list[str] | str:
+    """peft's own table of LoRA targets for this architecture; 'all-linear' where peft has none."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as table
+
+    return list(table.get(model_type, [])) or "all-linear"
+
+
+def model_info(model: str, *, trust_remote_code: bool = False, with_lora_targets: bool = True) -> ModelInfo:
+    """Read a model's config and tokenizer (no weights) and say what mixforge needs to know about it."""
+    from transformers import AutoConfig
+
+    path = resolve(model)
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise _hub_error(str(model), exc) from exc
+    tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
+    positions = getattr(config, "max_position_embeddings", None) or 2048
+    tok_max = getattr(tokenizer, "model_max_length", None) or positions
+    return ModelInfo(
+        name=str(model),
+        path=path,
+        model_type=config.model_type,
+        chat_template=getattr(tokenizer, "chat_template", None),
+        special_tokens=sorted(set(tokenizer.all_special_tokens)),
+        role_markers=role_markers(tokenizer),
+        lora_target_modules=lora_target_modules(config.model_type) if with_lora_targets else [],
+        max_seq_len=int(min(positions, tok_max)) if tok_max < 10**9 else int(positions),
+        eos_token=tokenizer.eos_token,
+        pad_token=tokenizer.pad_token,
+    )
