@@ -47,12 +47,22 @@ def resolve(model: str | os.PathLike[str]) -> str:
 
             build_tiny(preset, seed=int(seed or 0), out_dir=out, overwrite=True)
         return str(out)
-    if Path(name).suffix or name.startswith((".", "/", "~")) or name.count("/") > 1:
+    if name.startswith((".", "/", "~")) or not _is_repo_id(name):
         raise ModelError(
             f"model {name!r} is not a directory, a tiny preset ({', '.join(PRESETS)}) or a hub id",
             hint="check the path; a hub id looks like 'Qwen/Qwen2.5-0.5B-Instruct'",
         )
     return name  # a hub id: from_pretrained downloads it (or reads the local HF cache)
+
+
+def _is_repo_id(name: str) -> bool:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
 
 
 def _hub_error(name: str, exc: Exception) -> ModelError:

@@ -1,0 +1,49 @@
+"""The CLI shell: help on every command, the error boundary, import cost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from typer.testing import CliRunner
+
+from mixforge.cli.app import app
+
+runner = CliRunner()
+
+
+def test_help_lists_commands_and_every_group_has_help():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("quickstart", "models", "version"):
+        assert command in result.output
+    for group in ("models",):
+        sub = runner.invoke(app, [group, "--help"])
+        assert sub.exit_code == 0 and "Usage" in sub.output
+
+
+def test_models_build_and_info(tmp_path):
+    result = runner.invoke(app, ["models", "build", "tiny-100k", "--out", str(tmp_path / "m"), "--seed", "2"])
+    assert result.exit_code == 0, result.output
+    assert "parameters" in result.output
+    info = runner.invoke(app, ["models", "info", str(tmp_path / "m")])
+    assert info.exit_code == 0 and "q_proj" in info.output
+
+
+def test_known_errors_are_one_red_line_and_exit_1(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "mixforge", "models", "info", str(tmp_path / "nope" / "x")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_import_is_light():
+    code = "import time; t=time.perf_counter(); import mixforge; print(time.perf_counter()-t)"
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code + "; import sys; print('torch' in sys.modules)"],
+                         capture_output=True, text=True, check=True)
+    seconds, torch_loaded = out.stdout.split()
+    assert torch_loaded == "False"  # heavy libraries load lazily
+    assert float(seconds) < 2.0, seconds
+    assert time.perf_counter() - start < 30
