@@ -1,0 +1,69 @@
+"""MLflow tracking, embedded by default: with no URI, runs go to `sqlite:///<output>/mlflow.db`, which
+`mlflow ui --backend-store-uri sqlite:///<output>/mlflow.db` opens with no server to start."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+SECRET_MARKERS = ("token", "secret", "password", "api_key", "apikey", "credential")
+
+
+def default_store(output_path: str | os.PathLike[str]) -> str:
+    return f"sqlite:///{Path(output_path).resolve() / 'mlflow.db'}"
+
+
+def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> flat `a.b.c` params; values that look like secrets are masked, never logged."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, prefix=f"{name}."))
+        elif any(m in key.lower() for m in SECRET_MARKERS):
+            flat[name] = "***"
+        else:
+            flat[name] = str(value)[:6000]
+    return flat
+
+
+class MlflowTracker:
+    """One MLflow run. Created on rank 0 only; other ranks get a NullTracker."""
+
+    def __init__(self, *, experiment_name: str, tracking_uri: str, run_name: str | None = None,
+                 run_id: str | None = None) -> None:
+        os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+        import mlflow
+
+        self._mlflow = mlflow
+        self.tracking_uri = tracking_uri
+        mlflow.set_tracking_uri(tracking_uri)
+        if tracking_uri.startswith("sqlite:///"):
+            Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_experiment(experiment_name)
+        # resuming continues the same MLflow run
+        self._run = mlflow.start_run(run_id=run_id) if run_id else mlflow.start_run(run_name=run_name)
+        self.run_id = self._run.info.run_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        flat = flatten(params)
+        items = list(flat.items())
+        for i in range(0, len(items), 100):  # MLflow takes at most 100 params a batch
+            try:
+                self._mlflow.log_params(dict(items[i : i + 100]))
+            except self._mlflow.exceptions.MlflowException:
+                pass  # a resumed run already holds these params (MLflow refuses to change them)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        clean = {k: float(v) for k, v in metrics.items()}
+        self._mlflow.log_metrics(clean, step=step)
+
+    def log_artifact(self, path: str) -> None:
+        if Path(path).is_dir():
+            self._mlflow.log_artifacts(path, artifact_path=Path(path).name)
+        else:
+            self._mlflow.log_artifact(path)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self._mlflow.end_run(status=status)

@@ -1,0 +1,1 @@
+"""Training: tokenization, batching (padding or packing), checkpoints, and the recipe that ties them to the mixer."""

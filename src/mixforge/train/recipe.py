@@ -1,0 +1,568 @@
+"""The training recipe: `run(cfg)` reads top to bottom.
+
+    settings -> data (domain + general replay sources) -> model (+ LoRA) -> tokenize -> mixer -> optimizer
+    -> resume -> tracker -> verify -> loop (mixed steps, forgetting curve, checkpoints) -> final save
+
+One recipe serves SFT (loss on assistant tokens), continued pre-training (loss on every token) and DPO
+(preference loss on the domain pairs; the general replay records keep an SFT loss so mixing still protects
+general skills). The batches come from mixforge's own mixer: every optimizer step holds exactly the shares the
+mixing config asks for. A run resumes from its newest checkpoint by itself, mixer state included, so the data
+order continues exactly; on CPU with these settings a resumed run ends with the same weights, bit for bit.
+
+Distributed: under torchrun (WORLD_SIZE > 1) each rank takes its disjoint share of every global step from the
+mixer, the model is wrapped in DDP (gloo on CPU, NCCL on GPU), and only rank 0 logs and saves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from collections import defaultdict
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from mixforge.config import RunConfig
+from mixforge.errors import ConfigError
+from mixforge.methods import RECORD_KIND, uses_lora
+from mixforge.train import checkpoint as ckpt
+from mixforge.train.batching import pack_batch, pad_batch
+from mixforge.train.tokenize import IGNORE, Tokenized, TokenizedPair, tokenize_preference, tokenize_record
+
+DOMAIN = "customer"  # the source name of the user's own data, as in customer_data_percent
+
+
+@dataclass
+class RunResult:
+    status: str  # succeeded | stopped
+    output_path: str
+    final_path: str | None
+    steps: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    mlflow_run_id: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# process group: one process, or one rank of a torchrun launch
+# ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    device: str = "cpu"
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_world() -> World:
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size == 1:
+        return World(device="cuda" if torch.cuda.is_available() else "cpu")
+    import torch.distributed as dist
+
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    rank, local = dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+    return World(rank=rank, size=size, device=f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+
+
+def all_reduce_sum(value: float, world: World) -> float:
+    if world.size == 1:
+        return value
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64, device=world.device)
+    dist.all_reduce(t)
+    return float(t.item())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# stop requests: SIGTERM (`mixforge jobs stop`) or Ctrl-C -> checkpoint, then exit cleanly
+# ---------------------------------------------------------------------------------------------------------
+class StopFlag:
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread (e.g. notebooks running us in a worker thread)
+            pass
+
+    def _handle(self, signum, frame) -> None:  # noqa: ARG002
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+# ---------------------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------------------
+def read_records(path: str) -> list[dict]:
+    """Prepared canonical records (JSONL written by `mixforge data prepare`)."""
+    from mixforge.data.load import read_prepared
+
+    return list(read_prepared(path))
+
+
+def general_sources(cfg: RunConfig) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
+    """The mix: per-source percent of every step, and the train and held-out files of each general source."""
+    from mixforge.mix.sources import resolve_mix_sources
+
+    return resolve_mix_sources(
+        cfg.mixing, enabled=cfg.data_mixing_enabled, extra_sources=cfg.general_sources, method=cfg.method
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# model
+# ---------------------------------------------------------------------------------------------------------
+def build_model(cfg: RunConfig, world: World):
+    from mixforge.models.registry import load_model, lora_target_modules
+
+    o = cfg.overrides
+    model = load_model(cfg.model, precision=o.precision, trust_remote_code=cfg.trust_remote_code)
+    if o.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if uses_lora(cfg.method):
+        from peft import LoraConfig, get_peft_model
+
+        targets = o.lora_target_modules or lora_target_modules(model.config.model_type)
+        lora = LoraConfig(
+            r=o.lora_rank,
+            lora_alpha=o.lora_alpha,
+            lora_dropout=o.lora_dropout,
+            target_modules=targets,
+            modules_to_save=o.lora_modules_to_save or None,
+            task_type="CAUSAL_LM",
+        )
+        model = get_peft_model(model, lora)
+        if o.gradient_checkpointing:
+            model.enable_input_require_grads()
+    return model.to(world.device)
+
+
+def reference_model(cfg: RunConfig, model, world: World):
+    """What the tuned model is compared with (KL-to-base, DPO reference): for LoRA the same weights with the
+    adapter disabled (no second copy); for full-rank methods a frozen copy of the starting weights."""
+    if uses_lora(cfg.method):
+        return None
+    from mixforge.models.registry import load_model
+
+    ref = load_model(cfg.model, precision=cfg.overrides.precision, trust_remote_code=cfg.trust_remote_code)
+    ref.requires_grad_(False)
+    return ref.eval().to(world.device)
+
+
+def base_context(model, ref):
+    """Run `model` as the base: disables the LoRA adapter (ref is None) or does nothing (a separate ref)."""
+    return model.disable_adapter() if ref is None else nullcontext()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# losses
+# ---------------------------------------------------------------------------------------------------------
+def token_nll_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Summed next-token cross-entropy over the label tokens (labels are shifted here, not in the model)."""
+    labels = batch["labels"]
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs).logits[:, :-1].float()
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1), ignore_index=IGNORE,
+                           reduction="sum")
+
+
+def sequence_logps(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Summed log-probability of each row's label tokens (padded batches only): shape (rows,)."""
+    labels = batch["labels"][:, 1:]
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
+    logps = torch.log_softmax(logits, dim=-1)
+    mask = labels != IGNORE
+    picked = logps.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (picked * mask).sum(-1)
+
+
+def dpo_loss_sum(model, ref, pairs: list[TokenizedPair], *, pad_id: int, beta: float, device: str) -> torch.Tensor:
+    """Summed DPO loss of `pairs`: -log sigmoid(beta * (policy margin - reference margin))."""
+    batch = pad_batch([p.chosen for p in pairs] + [p.rejected for p in pairs], pad_id=pad_id)
+    batch = {k: v.to(device) for k, v in batch.items()}
+    n = len(pairs)
+    policy = sequence_logps(model, batch)
+    with torch.no_grad(), base_context(model, ref):
+        reference = sequence_logps(model if ref is None else ref, batch)
+    margin = (policy[:n] - policy[n:]) - (reference[:n] - reference[n:])
+    return -F.logsigmoid(beta * margin).sum()
+
+
+def make_batch(records: list[Tokenized], *, packing: bool, seq_len: int, pad_id: int, device: str):
+    batch = pack_batch(records, seq_len=seq_len, pad_id=pad_id) if packing else pad_batch(records, pad_id=pad_id)
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# forgetting curve: validation loss per source and KL to the base model
+# ---------------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate(model, ref, val: dict[str, list[Tokenized]], *, micro: int, batches: int, pad_id: int,
+             device: str) -> dict[str, float]:
+    """Mean token loss on each held-out source, and the mean per-token KL(base || tuned) on the held-out
+    general records (a cheap early warning of forgetting)."""
+    model.eval()
+    metrics: dict[str, float] = {}
+    kl_sum, kl_tokens = 0.0, 0
+    for name, records in val.items():
+        loss_sum, tokens = 0.0, 0
+        for i in range(0, min(len(records), micro * batches), micro):
+            batch = make_batch(records[i : i + micro], packing=False, seq_len=0, pad_id=pad_id, device=device)
+            loss_sum += token_nll_sum(model, batch).item()
+            tokens += int((batch["labels"][:, 1:] != IGNORE).sum())
+            if name != DOMAIN:
+                inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+                tuned = torch.log_softmax(model(**inputs).logits.float(), -1)
+                with base_context(model, ref):
+                    base = torch.log_softmax((model if ref is None else ref)(**inputs).logits.float(), -1)
+                mask = batch["attention_mask"].bool()
+                kl = (base.exp() * (base - tuned)).sum(-1)
+                kl_sum += float(kl[mask].sum())
+                kl_tokens += int(mask.sum())
+        if tokens:
+            metrics[f"val_loss/{name}"] = loss_sum / tokens
+    if kl_tokens:
+        metrics["kl_to_base"] = kl_sum / kl_tokens
+    model.train()
+    return metrics
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the recipe
+# ---------------------------------------------------------------------------------------------------------
+def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C901 - a recipe reads top to bottom
+    from mixforge.mix.manifest import check_or_write_manifest
+    from mixforge.mix.sampler import MixSampler, SourceIndex
+    from mixforge.models.registry import load_tokenizer, model_info
+
+    # ---- settings --------------------------------------------------------------------------------------
+    world = init_world()
+    o = cfg.overrides
+    kind = RECORD_KIND[cfg.method]
+    out = Path(cfg.output_path)
+    ckpt_dir = out / "checkpoints"
+    if world.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "run_config.json").write_text(cfg.model_dump_json(indent=1))
+    torch.manual_seed(o.seed)
+    stop = StopFlag()
+    stop.install()
+
+    # ---- data: the domain source and the general replay sources -----------------------------------------
+    percents, train_files, heldout_files = general_sources(cfg)
+    domain_records = read_records(cfg.data_path)
+    if not domain_records:
+        raise ConfigError(f"data_path: {cfg.data_path} holds no records")
+    general_records = {name: read_records(path) for name, path in train_files.items()}
+
+    # ---- model and tokenizer ------------------------------------------------------------------------------
+    tokenizer = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    info = model_info(cfg.model, trust_remote_code=cfg.trust_remote_code, with_lora_targets=False)
+    seq_len = min(o.max_seq_len or info.max_seq_len, info.max_seq_len)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    model = build_model(cfg, world)
+    ref = reference_model(cfg, model, world)
+
+    # ---- tokenize every record once (token counts feed the mixer's token units) -----------------------
+    def tok(records: list[dict], as_preference: bool) -> list:
+        if as_preference:
+            return [tokenize_preference(tokenizer, r, max_seq_len=seq_len) for r in records]
+        return [tokenize_record(tokenizer, r, max_seq_len=seq_len) for r in records]
+
+    tokenized: dict[str, list] = {DOMAIN: tok(domain_records, kind == "preference")}
+    for name, records in general_records.items():
+        tokenized[name] = tok(records, False)
+    truncated = {name: sum(1 for t in items if _truncated(t)) for name, items in tokenized.items()}
+    val: dict[str, list[Tokenized]] = {}
+    if cfg.validation_path and kind != "preference":
+        val[DOMAIN] = tok(read_records(cfg.validation_path), False)
+    for name, path in heldout_files.items():
+        val[name] = tok(read_records(path), False)
+
+    # ---- the mixer: exact shares in every optimizer step -----------------------------------------------
+    sources = {name: SourceIndex.from_lengths([_length(t) for t in items], [_loss_tokens(t) for t in items])
+               for name, items in tokenized.items()}
+    sampler = MixSampler(
+        sources,
+        percents,
+        global_batch_size=o.global_batch_size,
+        world_size=world.size,
+        rank=world.rank,
+        seed=o.seed,
+        unit=o.mix_unit,
+        max_steps=o.max_steps,
+        epochs=None if o.max_steps else (o.max_epochs or 1.0),
+        domain=DOMAIN,
+    )
+    total_steps = sampler.total_steps
+    if world.main:
+        check_or_write_manifest(out / "mixture_manifest.json", sampler.manifest(
+            fingerprints={name: _fingerprint(recs) for name, recs in
+                          [(DOMAIN, domain_records), *general_records.items()]},
+            files={DOMAIN: cfg.data_path, **train_files}))
+
+    # ---- optimizer and schedule -------------------------------------------------------------------------
+    from transformers import get_scheduler
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=o.learning_rate, weight_decay=o.weight_decay)
+    warmup = o.warmup_steps or int(o.warmup_ratio * total_steps)
+    scheduler = get_scheduler(o.lr_scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+
+    # ---- resume from the newest checkpoint, if any ---------------------------------------------------------
+    start_step, tokens_seen, mlflow_run_id = 0, 0, None
+    latest = ckpt.latest_checkpoint(ckpt_dir)
+    if latest is not None:
+        ckpt.load_weights_into(model, latest)
+        state = ckpt.load_training_state(latest, optimizer=optimizer, scheduler=scheduler)
+        sampler.load_state_dict(state["mixer"])
+        start_step, tokens_seen, mlflow_run_id = state["step"], state["tokens_seen"], state.get("mlflow_run_id")
+    train_model = model
+    if world.size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(model)
+
+    # ---- tracking (rank 0 only) ------------------------------------------------------------------------
+    tracker = _tracker(cfg, out, world, mlflow_run_id)
+    tracker.log_params({"config": json.loads(cfg.model_dump_json()), "resolved": {
+        "percents": percents, "total_steps": total_steps, "max_seq_len": seq_len, "world_size": world.size,
+        "accumulation": o.global_batch_size // (o.micro_batch_size * world.size)}})
+    if world.main:
+        for name, n in truncated.items():
+            if n:
+                print(f"[mixforge] {n} of {len(tokenized[name])} records of {name!r} were truncated to {seq_len} tokens")
+
+    # ---- verify: one forward pass before the long loop ------------------------------------------------------
+    probe = tokenized[DOMAIN][:1]
+    with torch.no_grad():
+        if kind == "preference":
+            dpo_loss_sum(model, ref, probe, pad_id=pad_id, beta=o.dpo_beta, device=world.device)
+        else:
+            token_nll_sum(model, make_batch(probe, packing=False, seq_len=seq_len, pad_id=pad_id, device=world.device))
+
+    # ---- the loop --------------------------------------------------------------------------------------------
+    metrics_file = out / "metrics.jsonl"
+    progress = _progress(show_progress and world.main, total_steps, start_step)
+    model.train()
+    step = start_step
+    last: dict[str, float] = {}
+    status = "succeeded"
+    t0, tokens_at_t0 = time.perf_counter(), tokens_seen
+    try:
+        for step_records in sampler:
+            step += 1
+            by_kind = _split(step_records, tokenized, kind)
+            loss_value, tokens_this_step, taken = _train_step(
+                train_model, model, ref, by_kind, optimizer, o, world, pad_id=pad_id, seq_len=seq_len, kind=kind)
+            scheduler.step()
+            tokens_seen += tokens_this_step
+
+            if step % o.log_every == 0 or step == total_steps:
+                elapsed = time.perf_counter() - t0
+                last = {"loss": loss_value, "lr": scheduler.get_last_lr()[0],
+                        "tokens_per_s": (tokens_seen - tokens_at_t0) / max(elapsed, 1e-9),
+                        "tokens_seen": float(tokens_seen), **sampler.telemetry()}
+                tracker.log_metrics(last, step)
+                _append_jsonl(metrics_file, {"step": step, **last}, world)
+            if (o.eval_every and step % o.eval_every == 0) or step == total_steps:
+                curve = evaluate(model, ref, val, micro=o.micro_batch_size, batches=o.eval_batches, pad_id=pad_id,
+                                 device=world.device)
+                if curve:
+                    tracker.log_metrics(curve, step)
+                    _append_jsonl(metrics_file, {"step": step, **curve}, world)
+                    last.update(curve)
+            progress.update(step, last)
+            stopping = all_reduce_sum(float(stop.requested), world) > 0
+            if (o.save_every and step % o.save_every == 0) or stopping:
+                _save(ckpt_dir, step, model, optimizer, scheduler, sampler, tokens_seen, tracker, cfg, world)
+            if stopping:
+                status = "stopped"
+                break
+    finally:
+        progress.close()
+
+    # ---- final save ------------------------------------------------------------------------------------------
+    final_path = None
+    if status == "succeeded" and world.main:
+        final_path = out / "final"
+        _save_final(model, tokenizer, final_path)
+        (out / "truncation.json").write_text(json.dumps({"max_seq_len": seq_len, "truncated": truncated}))
+        tracker.log_artifact(str(out / "mixture_manifest.json"))
+        tracker.log_artifact(str(final_path))
+    tracker.finish("FINISHED" if status == "succeeded" else "KILLED")
+    if world.size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return RunResult(status, str(out), str(final_path) if final_path else None, step, last, tracker.run_id)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# one optimizer step
+# ---------------------------------------------------------------------------------------------------------
+def _train_step(train_model, model, ref, by_kind, optimizer, o, world: World, *, pad_id: int, seq_len: int,
+                kind: str) -> tuple[float, int, dict[str, int]]:
+    """Forward/backward over micro-batches of this rank's share, then one optimizer step.
+
+    The loss is normalized by the number of loss tokens in the whole global step (all ranks), so gradient
+    accumulation and the number of processes do not change the update. DPO pairs count as one unit each."""
+    sft_items: list[Tokenized] = by_kind["sft"]
+    pairs: list[TokenizedPair] = by_kind["pairs"]
+    local_tokens = sum(t.loss_tokens for t in sft_items)
+    global_tokens = all_reduce_sum(float(local_tokens), world)
+    global_pairs = all_reduce_sum(float(len(pairs)), world)
+    # shares of the two objectives in the step: by records, as the mixer composed the step
+    global_units = all_reduce_sum(float(len(sft_items) + len(pairs)), world)
+    micro = o.micro_batch_size
+    chunks = [("sft", sft_items[i : i + micro]) for i in range(0, len(sft_items), micro)]
+    chunks += [("pairs", pairs[i : i + micro]) for i in range(0, len(pairs), micro)]
+    loss_total = 0.0
+    for i, (what, chunk) in enumerate(chunks):
+        sync = i == len(chunks) - 1 or world.size == 1
+        ctx = nullcontext() if sync or not hasattr(train_model, "no_sync") else train_model.no_sync()
+        with ctx:
+            if what == "sft":
+                batch = make_batch(chunk, packing=o.packing, seq_len=seq_len, pad_id=pad_id, device=world.device)
+                loss = token_nll_sum(train_model, batch) / max(global_tokens, 1.0)
+                if kind == "preference":  # replay records share the step with the pairs
+                    loss = loss * (global_units - global_pairs) / global_units
+            else:
+                loss = dpo_loss_sum(train_model, ref, chunk, pad_id=pad_id, beta=o.dpo_beta, device=world.device)
+                loss = loss / global_pairs * (global_pairs / global_units)
+            (loss * world.size).backward()  # DDP averages gradients over ranks; the loss is already global
+        loss_total += float(loss.detach())
+    if not chunks and world.size > 1:  # a rank with nothing this step still joins the gradient all-reduce
+        (sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0).backward()
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], o.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    tokens = sum(len(t.input_ids) for t in sft_items) + sum(len(p.chosen.input_ids) + len(p.rejected.input_ids)
+                                                           for p in pairs)
+    return all_reduce_sum(loss_total, world), int(all_reduce_sum(float(tokens), world)), {}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# small helpers of the recipe
+# ---------------------------------------------------------------------------------------------------------
+def _split(step_records: list[tuple[str, int]], tokenized: dict[str, list], kind: str) -> dict[str, list]:
+    by_kind: dict[str, list] = defaultdict(list)
+    for source, index in step_records:
+        item = tokenized[source][index]
+        by_kind["pairs" if isinstance(item, TokenizedPair) else "sft"].append(item)
+    return by_kind
+
+
+def _length(item) -> int:
+    return len(item.chosen.input_ids) + len(item.rejected.input_ids) if isinstance(item, TokenizedPair) \
+        else len(item.input_ids)
+
+
+def _loss_tokens(item) -> int:
+    return item.chosen.loss_tokens + item.rejected.loss_tokens if isinstance(item, TokenizedPair) \
+        else item.loss_tokens
+
+
+def _truncated(item) -> bool:
+    return bool(item.chosen.truncated or item.rejected.truncated) if isinstance(item, TokenizedPair) \
+        else bool(item.truncated)
+
+
+def _fingerprint(records: list[dict]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for r in records:
+        h.update(json.dumps(r, sort_keys=True, ensure_ascii=False).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _append_jsonl(path: Path, row: dict[str, Any], world: World) -> None:
+    if world.main:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def _tracker(cfg: RunConfig, out: Path, world: World, run_id: str | None):
+    from mixforge.track import NullTracker
+
+    if not (cfg.tracking.enabled and world.main):
+        return NullTracker()
+    from mixforge.track.mlflow import MlflowTracker, default_store
+
+    return MlflowTracker(experiment_name=cfg.tracking.experiment_name,
+                         tracking_uri=cfg.tracking.tracking_uri or default_store(out),
+                         run_name=cfg.tracking.run_name or cfg.job_name, run_id=run_id)
+
+
+def _save(ckpt_dir, step, model, optimizer, scheduler, sampler, tokens_seen, tracker, cfg, world) -> None:
+    if world.main:
+        ckpt.save_checkpoint(ckpt_dir, step=step, model=model, optimizer=optimizer, scheduler=scheduler,
+                             state={"mixer": sampler.state_dict(), "tokens_seen": tokens_seen,
+                                    "mlflow_run_id": tracker.run_id, "config": json.loads(cfg.model_dump_json())},
+                             keep=cfg.overrides.keep_checkpoints)
+    if world.size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _save_final(model, tokenizer, path: Path) -> None:
+    """The adapter (LoRA) or the full model, with the tokenizer, written atomically."""
+    import shutil
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".final.", dir=path.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class _progress:
+    """A rich progress bar with step, loss, tokens/s and ETA (or nothing when hidden)."""
+
+    def __init__(self, enabled: bool, total: int, start: int) -> None:
+        self._bar = None
+        if enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("step {task.completed}/{task.total}"), BarColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn())
+            self._task = self._bar.add_task("train", total=total, completed=start, info="")
+            self._bar.start()
+
+    def update(self, step: int, metrics: dict[str, float]) -> None:
+        if self._bar is not None:
+            info = f"loss {metrics.get('loss', math.nan):.4f}  {metrics.get('tokens_per_s', 0):,.0f} tok/s"
+            self._bar.update(self._task, completed=step, info=info)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
