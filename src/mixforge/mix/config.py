@@ -1,0 +1,322 @@
+"""`DataMixingConfig`: the percents users write, validated once, with the seed's spelling accepted as written.
+
+    DataMixingConfig.from_dict({"customer_data_percent": 50, "nova_math_percent": 20, ...})   # the seed's keys
+    DataMixingConfig.from_dict({"customer_data_percent": 50, "math_percent": 20, ...})        # ours
+    DataMixingConfig.from_yaml("configs/mix_default.yaml")                                    # the same, in YAML
+
+Rules, each breach reported (all together, field by field) as a `ConfigError`:
+- every percent is in [0, 100];
+- `customer_data_percent` is the share of *every* global batch taken from the user's data; the category
+  percents share the rest and must sum to 100 (tolerance 1e-6) whenever customer_data_percent < 100;
+- an unknown key is an error that names the nearest known key;
+- a category with a percent > 0 needs at least one source (see catalog.py; `general_data` chooses them);
+- categories left out are 0, as in the seed.
+
+Key spellings: `nova_<category>_percent` (the seed's), `<category>_percent`, and `<category>` inside a
+`categories:` mapping; underscores and hyphens inside the category name are interchangeable.
+
+A schedule changes the percents during the run: each entry of `schedule` holds from its optimizer step on
+(until the next entry), and is validated by the same rules; the top-level percents hold from step 0.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mixforge.errors import ConfigError
+from mixforge.mix import catalog
+from mixforge.mix.catalog import CATEGORIES, GeneralData, RecordFormat, Source
+from mixforge.mix.weights import DOMAIN, Schedule, source_shares
+
+SUM_TOLERANCE = 1e-6
+_SEP = "\n"  # joins several problems inside one pydantic error; split again into ConfigError.problems
+
+# The seed's example dictionary (its 22 categories sum to 100), kept as the reference for the hub catalogue.
+SEED_EXAMPLE: dict[str, float] = {
+    "customer_data_percent": 50,
+    "nova_agents_percent": 1, "nova_baseline_percent": 10, "nova_chat_percent": 0.5,
+    "nova_factuality_percent": 0.1, "nova_identity_percent": 1, "nova_long-context_percent": 1,
+    "nova_math_percent": 2, "nova_rai_percent": 1, "nova_instruction-following_percent": 13,
+    "nova_stem_percent": 10.5, "nova_planning_percent": 10, "nova_reasoning-chat_percent": 0.5,
+    "nova_reasoning-code_percent": 0.5, "nova_reasoning-factuality_percent": 0.5,
+    "nova_reasoning-instruction-following_percent": 45, "nova_reasoning-math_percent": 0.5,
+    "nova_reasoning-planning_percent": 0.5, "nova_reasoning-rag_percent": 0.4,
+    "nova_reasoning-rai_percent": 0.5, "nova_reasoning-stem_percent": 0.4, "nova_rag_percent": 1,
+    "nova_translation_percent": 0.1,
+}
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SourceSpec(_Closed):
+    """A general-data source the user adds to a category: a local file or a hub dataset."""
+
+    name: str = Field(..., min_length=1, description="Short name, unique within its category.")
+    category: str = Field(..., min_length=1, description="A catalogue category or a new one of your own.")
+    path: str | None = Field(None, description="A local JSONL file (canonical records unless `columns` maps them).")
+    hub_id: str | None = Field(None, description="A Hugging Face dataset id (needs a network the first time).")
+    config: str | None = Field(None, description="The hub dataset's configuration, if it has several.")
+    split: str = Field("train", description="The hub dataset's split.")
+    format: RecordFormat = Field("messages", description="messages, sharegpt, qa (prompt/response) or text.")
+    columns: dict[str, str] = Field(default_factory=dict, description="Canonical field -> your column, e.g. {prompt: question, response: answer}.")
+    where: dict[str, Any] = Field(default_factory=dict, description="Keep only rows whose column equals the value.")
+    weight: float = Field(1.0, gt=0, description="Relative weight within the category (the catalogue's sources have 1).")
+    license: str = Field("unknown", description="Recorded in the manifest.")
+
+    @field_validator("category")
+    @classmethod
+    def _canonical(cls, category: str) -> str:
+        return _canonical_category(category)
+
+    @model_validator(mode="after")
+    def _one_location(self) -> SourceSpec:
+        if (self.path is None) == (self.hub_id is None):
+            raise ValueError(f"source {self.name!r}: give exactly one of path or hub_id")
+        return self
+
+    def to_source(self) -> Source:
+        return Source(name=f"{self.category}/{self.name}", category=self.category,
+                      kind="path" if self.path else "hub", location=self.path or self.hub_id or "",
+                      format=self.format, columns=dict(self.columns), split=self.split, config=self.config,
+                      where=dict(self.where), license=self.license, weight=self.weight)
+
+
+def _canonical_category(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _fold_percent_keys(data: Mapping[str, Any], known_fields: set[str], known_categories: set[str]) -> dict[str, Any]:
+    """Move `nova_<c>_percent` / `<c>_percent` keys into `categories`; unknown keys -> problems with a hint."""
+    out: dict[str, Any] = {}
+    categories: dict[str, Any] = {}
+    problems: list[str] = []
+    valid_keys = sorted(known_fields | {f"{c}_percent" for c in known_categories}
+                        | {f"nova_{c}_percent" for c in known_categories})
+    for key, value in data.items():
+        if not isinstance(key, str):
+            problems.append(f"{key!r}: keys must be strings")
+        elif key in known_fields:
+            out[key] = value
+        elif key.endswith("_percent"):
+            stem = key[: -len("_percent")]
+            category = _canonical_category(stem[len("nova_"):] if stem.startswith("nova_") else stem)
+            if category in known_categories:
+                if category in categories:
+                    problems.append(f"{key}: category {category!r} is given twice")
+                categories[category] = value
+            else:
+                near = difflib.get_close_matches(key, valid_keys, n=1, cutoff=0.5)
+                problems.append(f"{key}: unknown key" + (f"; did you mean {near[0]!r}?" if near else
+                                                         f"; known categories: {', '.join(sorted(known_categories))}"))
+        else:
+            near = difflib.get_close_matches(key, valid_keys, n=1, cutoff=0.5)
+            problems.append(f"{key}: unknown key" + (f"; did you mean {near[0]!r}?" if near else ""))
+    given = out.get("categories")
+    if isinstance(given, Mapping):
+        for name, value in given.items():
+            category = _canonical_category(str(name))
+            if category not in known_categories:
+                near = difflib.get_close_matches(category, sorted(known_categories), n=1, cutoff=0.5)
+                problems.append(f"categories.{name}: unknown category" + (f"; did you mean {near[0]!r}?" if near else ""))
+            elif category in categories:
+                problems.append(f"categories.{name}: category {category!r} is given twice")
+            else:
+                categories[category] = value
+    elif given is not None:
+        problems.append("categories: must be a mapping of category -> percent")
+    if problems:
+        raise ValueError(_SEP.join(problems))
+    out["categories"] = categories
+    return out
+
+
+def _known_categories(data: Mapping[str, Any]) -> set[str]:
+    """Catalogue categories, the package's embedded ones, and those of the user's own sources."""
+    known = set(CATEGORIES) | set(catalog.embedded_sources())
+    for src in data.get("sources") or []:
+        cat = src.get("category") if isinstance(src, Mapping) else getattr(src, "category", None)
+        if isinstance(cat, str):
+            known.add(_canonical_category(cat))
+    return known
+
+
+def _check_percents(where: str, customer: float, categories: Mapping[str, float]) -> list[str]:
+    problems = []
+    for name, value in categories.items():
+        if not (0 <= value <= 100):
+            problems.append(f"{where}{name}_percent: {value:g} is outside [0, 100]")
+    if customer < 100 and not problems:
+        total = math.fsum(categories.values())
+        if abs(total - 100) > SUM_TOLERANCE:
+            listed = ", ".join(f"{c} {v:g}" for c, v in categories.items() if v)
+            problems.append(
+                f"{where}category percents sum to {total:.10g}, not 100 (they must sum to 100 when "
+                f"customer_data_percent < 100): {listed or 'none given'}")
+    return problems
+
+
+class MixStage(_Closed):
+    """One point of a schedule: from optimizer step `step` on, these percents replace the previous ones."""
+
+    step: int = Field(..., ge=1, description="Optimizer step (0-based) from which this stage holds.")
+    customer_data_percent: float = Field(..., ge=0, le=100, description="Share of every global batch from your data.")
+    categories: dict[str, float] = Field(default_factory=dict, description="Category -> percent of the general part.")
+
+
+class DataMixingConfig(_Closed):
+    """How every global batch is composed: your data's share, and how the general part splits by category."""
+
+    customer_data_percent: float = Field(50, ge=0, le=100, description="Share (%) of every global batch taken from your data; higher specializes more and forgets more.")
+    categories: dict[str, float] = Field(default_factory=dict, description="Category -> percent of the general part; must sum to 100 when customer_data_percent < 100. Missing categories are 0.")
+    general_data: GeneralData = Field("auto", description="What fills the categories: auto (shipped data where present, else the hub), embedded, hub, or none (only your sources).")
+    sources: list[SourceSpec] = Field(default_factory=list, description="Your own general-data sources, added to their categories.")
+    schedule: list[MixStage] = Field(default_factory=list, description="Later stages: from each stage's step on, its percents hold.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_seed_keys(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        known = _known_categories(data)
+        out = _fold_percent_keys(data, set(cls.model_fields), known)
+        stages = out.get("schedule")
+        if isinstance(stages, list):
+            out["schedule"] = [
+                _fold_percent_keys(s, set(MixStage.model_fields), known) if isinstance(s, Mapping) else s
+                for s in stages
+            ]
+        return out
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, sources: list[SourceSpec]) -> list[SourceSpec]:
+        names = [f"{s.category}/{s.name}" for s in sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique within a category: {', '.join(dupes)}")
+        return sources
+
+    @model_validator(mode="after")
+    def _rules(self) -> DataMixingConfig:
+        problems = _check_percents("", self.customer_data_percent, self.categories)
+        steps = [s.step for s in self.schedule]
+        if steps != sorted(set(steps)):
+            problems.append(f"schedule: steps must be strictly increasing, got {steps}")
+        for i, stage in enumerate(self.schedule):
+            problems += _check_percents(f"schedule[{i}] (step {stage.step}): ", stage.customer_data_percent,
+                                        stage.categories)
+        if not problems:
+            available = self.category_sources()
+            for where, customer, cats in self._stages_with_names():
+                if customer >= 100:
+                    continue
+                for category, value in cats.items():
+                    if value > 0 and not available.get(category):
+                        choices = "add one under `sources`" + (
+                            "" if self.general_data == "hub" else " or set general_data: hub (needs a network)")
+                        problems.append(f"{where}{category}_percent: weight {value:g} but the category has no "
+                                        f"source with general_data={self.general_data!r}; {choices}")
+        if problems:
+            raise ValueError(_SEP.join(problems))
+        return self
+
+    def _stages_with_names(self) -> list[tuple[str, float, dict[str, float]]]:
+        return [("", self.customer_data_percent, self.categories)] + [
+            (f"schedule[{i}] (step {s.step}): ", s.customer_data_percent, s.categories)
+            for i, s in enumerate(self.schedule)]
+
+    # ------------------------------------------------------------------ construction at the edge
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DataMixingConfig:
+        """Validate a dictionary (the seed's keys, ours, or both); every problem is listed in one ConfigError."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ConfigError(_problems(exc), hint="`mixforge mix catalog` lists the categories") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> DataMixingConfig:
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read YAML: {exc}") from None
+        if isinstance(data, Mapping) and "mixing" in data and isinstance(data["mixing"], Mapping):
+            data = data["mixing"]  # a whole run config: take its mixing section
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: expected a mapping of keys to values")
+        return cls.from_dict(data)
+
+    # ------------------------------------------------------------------ views
+
+    def category_percents(self) -> dict[str, float]:
+        """Every known category with its percent (0 for the ones left out), in the catalogue's order."""
+        names = list(CATEGORIES) + sorted(set(self.categories) - set(CATEGORIES))
+        return {c: float(self.categories.get(c, 0.0)) for c in names}
+
+    def to_seed_dict(self) -> dict[str, float]:
+        """The seed's spelling: customer_data_percent and nova_<category>_percent for every category."""
+        return {"customer_data_percent": self.customer_data_percent,
+                **{f"nova_{c}_percent": v for c, v in self.category_percents().items()}}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Our spelling, as written to YAML and to the manifest."""
+        return self.model_dump(mode="json", exclude_defaults=False)
+
+    def category_sources(self) -> dict[str, list[Source]]:
+        return catalog.category_sources(self.general_data, [s.to_source() for s in self.sources])
+
+    def general_sources(self) -> dict[str, Source]:
+        """Source name -> source, for every source some stage gives a positive share."""
+        return {s.name: s for cat in self.category_sources().values() for s in cat
+                if s.name in self.used_source_names()}
+
+    def used_source_names(self) -> set[str]:
+        schedule = self.source_schedule()
+        return {n for shares in schedule.shares for n, w in zip(schedule.names, shares, strict=True) if w > 0} - {DOMAIN}
+
+    def source_schedule(self, domain: str = DOMAIN) -> Schedule:
+        """The exact per-source shares of every global batch, per stage: what the mixer consumes."""
+        by_cat = {c: [(s.name, s.weight) for s in srcs] for c, srcs in self.category_sources().items()}
+        points: list[tuple[int, dict[str, Fraction]]] = []
+        for step, customer, cats in [(0, self.customer_data_percent, self.categories)] + [
+                (s.step, s.customer_data_percent, s.categories) for s in self.schedule]:
+            points.append((step, source_shares(customer, cats, by_cat, domain=domain)))
+        return Schedule(points)
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    out: list[str] = []
+    for err in exc.errors():
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        if err.get("type") in ("less_than_equal", "greater_than_equal", "greater_than", "less_than"):
+            msg += f" (got {err.get('input')!r})"
+        for line in msg.split(_SEP):
+            out.append(f"{loc}: {line}" if loc else line)
+    return out
+
+
+def default_mixing_config(model: str | None = None, method: str = "sft_lora") -> DataMixingConfig:
+    """The defaults `get_data_mixing_config()` shows: half your data; the general half spread equally over
+    the categories the package ships (so the default runs offline), or the seed's example percents when the
+    package ships none. `model` and `method` are accepted for the seed's signature; they do not change it yet."""
+    del model, method
+    shipped = sorted(catalog.embedded_sources())
+    if not shipped:
+        return DataMixingConfig.from_dict({**SEED_EXAMPLE, "general_data": "hub"})
+    # equal weights: the float sum is within 1e-6 of 100 and the shares come out exactly equal (normalized)
+    return DataMixingConfig.from_dict({"customer_data_percent": 50, "general_data": "embedded",
+                                       "categories": {c: 100 / len(shipped) for c in shipped}})
