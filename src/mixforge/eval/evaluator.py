@@ -1,0 +1,149 @@
+"""Evaluate a checkpoint on several tasks: load it once (only if some task is not cached), run each task with
+a progress bar, cache every result.
+
+    from mixforge.eval.evaluator import evaluate
+    from mixforge.eval.tasks import EvalTask
+    result = evaluate("runs/medical/final", [EvalTask.multiple_choice("general", path="mmlu_like.jsonl")])
+    result["general"].metrics["acc"]; result["general"].per_example("correct")
+
+A checkpoint is a hub id, a model directory, or a peft adapter directory (its `adapter_config.json` names
+the base) or `model=BASE, adapter=ADAPTER_DIR`. Adapters are merged into the base after loading (same
+outputs, faster scoring); the adapter folder is left as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mixforge.errors import ConfigError, ModelError
+from mixforge.eval.cache import ResultCache, checkpoint_fingerprint, task_key
+from mixforge.eval.tasks import EvalResult, EvalTask, TaskResult, read_records
+
+
+@dataclass
+class Checkpoint:
+    """A loaded model with its tokenizer, its display name and its content hash."""
+
+    model: Any
+    tokenizer: Any
+    name: str
+    fingerprint: str
+
+
+def split_adapter(model: str, adapter: str | None) -> tuple[str, str | None]:
+    """(base, adapter): a directory holding `adapter_config.json` is an adapter whose config names its base."""
+    if adapter is None and (Path(model).expanduser() / "adapter_config.json").is_file():
+        config = json.loads((Path(model).expanduser() / "adapter_config.json").read_text(encoding="utf-8"))
+        base = config.get("base_model_name_or_path")
+        if not base:
+            raise ModelError(f"{model}/adapter_config.json names no base model",
+                             hint="pass the base explicitly: model=BASE, adapter=ADAPTER_DIR")
+        return str(base), str(model)
+    return model, adapter
+
+
+def load_checkpoint(
+    model: str,
+    *,
+    adapter: str | None = None,
+    precision: str = "fp32",
+    device: str | None = None,
+    cache_dir: Path | None = None,
+) -> Checkpoint:
+    """Load a base, merged or base + adapter checkpoint for evaluation (eval mode, adapter merged)."""
+    from mixforge.models.registry import load_model, load_tokenizer
+
+    base, adapter = split_adapter(str(model), adapter)
+    fingerprint = checkpoint_fingerprint(base, adapter=adapter, cache_dir=cache_dir)
+    loaded = load_model(base, precision=precision, device=device)
+    has_own_tokenizer = adapter and (Path(adapter) / "tokenizer_config.json").is_file()
+    tokenizer = load_tokenizer(adapter if has_own_tokenizer else base)
+    if adapter:
+        from peft import PeftModel
+
+        try:
+            loaded = PeftModel.from_pretrained(loaded, adapter).merge_and_unload()
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load adapter {adapter!r}: {exc}".splitlines()[0][:400]) from exc
+    loaded.eval()
+    return Checkpoint(loaded, tokenizer, str(model), fingerprint)
+
+
+@contextmanager
+def progress_bar(show: bool = True):
+    """A rich progress bar (nothing is drawn when `show` is false)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  disable=not show, transient=True) as bar:
+        yield bar
+
+
+def _runners() -> dict[str, Callable[..., TaskResult]]:
+    from mixforge.eval.classification import evaluate_classification
+    from mixforge.eval.generative import evaluate_generative
+    from mixforge.eval.multiple_choice import evaluate_multiple_choice
+
+    return {"multiple_choice": evaluate_multiple_choice, "classification": evaluate_classification,
+            "generative": evaluate_generative}
+
+
+def evaluate_task(checkpoint: Checkpoint, task: EvalTask, *, batch_size: int = 16,
+                  progress: Callable[[int], None] | None = None) -> TaskResult:
+    """Run one task on a loaded checkpoint (no cache)."""
+    import torch
+
+    with torch.inference_mode():
+        return _runners()[task.kind](checkpoint.model, checkpoint.tokenizer, task, batch_size=batch_size,
+                                     progress=progress)
+
+
+def evaluate(
+    model: str | Checkpoint,
+    tasks: Sequence[EvalTask],
+    *,
+    adapter: str | None = None,
+    batch_size: int = 16,
+    precision: str = "fp32",
+    device: str | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    show_progress: bool = True,
+) -> EvalResult:
+    """Evaluate `model` on `tasks`; cached results are reused, new ones stored (see mixforge.eval.cache)."""
+    tasks = list(tasks)
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"tasks: task names must be unique, got {names}")
+    cache_root = Path(cache_dir) if cache_dir else None
+    cache = ResultCache(cache_root)
+    if isinstance(model, Checkpoint):
+        checkpoint: Checkpoint | None = model
+        name, fingerprint = model.name, model.fingerprint
+    else:
+        checkpoint = None
+        base, adapter = split_adapter(str(model), adapter)
+        name, fingerprint = str(model), checkpoint_fingerprint(base, adapter=adapter, cache_dir=cache_root)
+    results: dict[str, TaskResult] = {}
+    with progress_bar(show_progress) as bar:
+        for task in tasks:
+            key = task_key(task, checkpoint=fingerprint, settings={"precision": precision})
+            hit = cache.get(key) if use_cache else None
+            if hit is not None:
+                results[task.name] = hit
+                continue
+            if checkpoint is None:
+                checkpoint = load_checkpoint(str(model), adapter=adapter, precision=precision, device=device,
+                                             cache_dir=cache_root)
+            total = len(read_records(task.path, subset=task.subset, split=task.split))
+            job = bar.add_task(f"{task.name} ({task.kind})", total=min(total, task.limit or total))
+            result = evaluate_task(checkpoint, task, batch_size=batch_size,
+                                   progress=lambda k, job=job: bar.advance(job, k))
+            cache.put(key, result)
+            results[task.name] = result
+    return EvalResult(model=name, fingerprint=fingerprint, tasks=results)
