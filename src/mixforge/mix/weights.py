@@ -84,7 +84,7 @@ def source_shares(
 
 
 class Schedule:
-    """Per-source shares over optimizer steps, piecewise constant. `names` fixes the order of sources."""
+    """Per-source shares over optimizer steps, piecewise constant. `names` are sorted (a canonical order)."""
 
     def __init__(self, points: Mapping[str, float | Fraction] | Sequence[tuple[int, Mapping[str, float | Fraction]]]):
         if isinstance(points, Mapping):
@@ -98,7 +98,7 @@ class Schedule:
         names: list[str] = []
         for _, shares in points:
             names += [n for n in shares if n not in names]
-        self.names: tuple[str, ...] = tuple(names)
+        self.names: tuple[str, ...] = tuple(sorted(names))  # canonical order: the sequence ignores dict order
         self.starts: list[int] = steps
         self.shares: list[list[Fraction]] = []
         for _, shares in points:
@@ -140,7 +140,7 @@ class Schedule:
 
     def to_json(self) -> list[list]:
         """[[step, {name: "p/q"}], ...]: exact, for the manifest."""
-        return [[s, {n: str(w) for n, w in zip(self.names, ws, strict=True) if w}] for s, ws in
+        return [[s, {n: str(w) for n, w in zip(self.names, ws, strict=True)}] for s, ws in
                 zip(self.starts, self.shares, strict=True)]
 
     @classmethod
