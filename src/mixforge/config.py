@@ -51,6 +51,8 @@ class TrainOverrides(_Closed):
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 needs hardware support (most GPUs); fp32 on CPUs.")
     gradient_checkpointing: bool = False
     mix_unit: Literal["examples", "tokens", "loss_tokens"] = Field("examples", description="What the mixing shares count.")
+    global_batch_tokens: int | None = Field(None, ge=1, description="Token budget of one optimizer step with token units (default global_batch_size x max_seq_len).")
+    force_resume: bool = Field(False, description="Resume even if the data or the mix changed since the checkpoint.")
     dpo_beta: float = Field(0.1, gt=0, description="DPO temperature.")
 
     @model_validator(mode="after")

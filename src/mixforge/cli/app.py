@@ -11,8 +11,11 @@ import sys
 
 import typer
 
+from mixforge.cli import eval as eval_cli
+from mixforge.cli import mix as mix_cli
 from mixforge.cli import models as models_cli
 from mixforge.cli import quickstart as quickstart_cli
+from mixforge.cli import train as train_cli
 
 app = typer.Typer(
     name="mixforge",
@@ -22,7 +25,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models_cli.app, name="models")
+app.add_typer(mix_cli.app, name="mix")
 app.command("quickstart")(quickstart_cli.quickstart)
+app.command("train")(train_cli.train)
+app.command("merge")(train_cli.merge)
+eval_cli.register(app)  # eval, report, generate, chat
 # each issue's command group registers itself here: data, mix, train, eval, jobs ...
 
 

@@ -118,15 +118,6 @@ def read_records(path: str) -> list[dict]:
     return list(read_prepared(path))
 
 
-def general_sources(cfg: RunConfig) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
-    """The mix: per-source percent of every step, and the train and held-out files of each general source."""
-    from mixforge.mix.sources import resolve_mix_sources
-
-    return resolve_mix_sources(
-        cfg.mixing, enabled=cfg.data_mixing_enabled, extra_sources=cfg.general_sources, method=cfg.method
-    )
-
-
 # ---------------------------------------------------------------------------------------------------------
 # model
 # ---------------------------------------------------------------------------------------------------------
@@ -180,7 +171,7 @@ def token_nll_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Summed next-token cross-entropy over the label tokens (labels are shifted here, not in the model)."""
     labels = batch["labels"]
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    logits = model(**inputs).logits[:, :-1].float()
+    logits = model(**inputs, use_cache=False).logits[:, :-1].float()
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1), ignore_index=IGNORE,
                            reduction="sum")
 
@@ -188,7 +179,7 @@ def token_nll_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 def sequence_logps(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Summed log-probability of each row's label tokens (padded batches only): shape (rows,)."""
     labels = batch["labels"][:, 1:]
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits[:, :-1].float()
     logps = torch.log_softmax(logits, dim=-1)
     mask = labels != IGNORE
     picked = logps.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
@@ -231,9 +222,9 @@ def evaluate(model, ref, val: dict[str, list[Tokenized]], *, micro: int, batches
             tokens += int((batch["labels"][:, 1:] != IGNORE).sum())
             if name != DOMAIN:
                 inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-                tuned = torch.log_softmax(model(**inputs).logits.float(), -1)
+                tuned = torch.log_softmax(model(**inputs, use_cache=False).logits.float(), -1)
                 with base_context(model, ref):
-                    base = torch.log_softmax((model if ref is None else ref)(**inputs).logits.float(), -1)
+                    base = torch.log_softmax((model if ref is None else ref)(**inputs, use_cache=False).logits.float(), -1)
                 mask = batch["attention_mask"].bool()
                 kl = (base.exp() * (base - tuned)).sum(-1)
                 kl_sum += float(kl[mask].sum())
@@ -250,9 +241,11 @@ def evaluate(model, ref, val: dict[str, list[Tokenized]], *, micro: int, batches
 # the recipe
 # ---------------------------------------------------------------------------------------------------------
 def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C901 - a recipe reads top to bottom
-    from mixforge.mix.manifest import check_or_write_manifest
+    import numpy as np
+
     from mixforge.mix.sampler import MixSampler, SourceIndex
     from mixforge.models.registry import load_tokenizer, model_info
+    from mixforge.train.mixing import heldout_path, mixing_config, read_general
 
     # ---- settings --------------------------------------------------------------------------------------
     world = init_world()
@@ -268,11 +261,14 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     stop.install()
 
     # ---- data: the domain source and the general replay sources -----------------------------------------
-    percents, train_files, heldout_files = general_sources(cfg)
+    mix = mixing_config(cfg.mixing, enabled=cfg.data_mixing_enabled, model=cfg.model, method=cfg.method)
+    schedule = mix.source_schedule(domain=DOMAIN)
+    general = mix.general_sources()  # source name ("math/embedded") -> Source, for every source with a share
     domain_records = read_records(cfg.data_path)
     if not domain_records:
         raise ConfigError(f"data_path: {cfg.data_path} holds no records")
-    general_records = {name: read_records(path) for name, path in train_files.items()}
+    general_records = read_general(general)
+    locations = {DOMAIN: cfg.data_path, **{name: src.location for name, src in general.items()}}
 
     # ---- model and tokenizer ------------------------------------------------------------------------------
     tokenizer = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
@@ -295,30 +291,25 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     val: dict[str, list[Tokenized]] = {}
     if cfg.validation_path and kind != "preference":
         val[DOMAIN] = tok(read_records(cfg.validation_path), False)
-    for name, path in heldout_files.items():
-        val[name] = tok(read_records(path), False)
+    for name, src in general.items():
+        if (held := heldout_path(src)) is not None:
+            val[name] = tok(read_records(held), False)
 
     # ---- the mixer: exact shares in every optimizer step -----------------------------------------------
-    sources = {name: SourceIndex.from_lengths([_length(t) for t in items], [_loss_tokens(t) for t in items])
-               for name, items in tokenized.items()}
-    sampler = MixSampler(
-        sources,
-        percents,
-        global_batch_size=o.global_batch_size,
-        world_size=world.size,
-        rank=world.rank,
-        seed=o.seed,
-        unit=o.mix_unit,
-        max_steps=o.max_steps,
-        epochs=None if o.max_steps else (o.max_epochs or 1.0),
-        domain=DOMAIN,
-    )
-    total_steps = sampler.total_steps
+    sources = {name: SourceIndex(num_records=len(items),
+                                 tokens=np.array([_length(t) for t in items], dtype=np.int64),
+                                 loss_tokens=np.array([_loss_tokens(t) for t in items], dtype=np.int64),
+                                 fingerprint=_fingerprint(records), location=locations[name])
+               for name, items, records in [(DOMAIN, tokenized[DOMAIN], domain_records),
+                                            *[(n, tokenized[n], general_records[n]) for n in general]]}
+    # token units: the step is a token budget (global_batch_tokens, or records x max_seq_len)
+    budget = o.global_batch_size if o.mix_unit == "examples" else (o.global_batch_tokens or o.global_batch_size * seq_len)
+    sampler = MixSampler(sources, schedule, global_batch_size=budget, world_size=world.size, rank=world.rank,
+                         seed=o.seed, unit=o.mix_unit, max_steps=o.max_steps,
+                         epochs=None if o.max_steps else (o.max_epochs or 1.0), domain=DOMAIN)
+    total_steps = len(sampler)
     if world.main:
-        check_or_write_manifest(out / "mixture_manifest.json", sampler.manifest(
-            fingerprints={name: _fingerprint(recs) for name, recs in
-                          [(DOMAIN, domain_records), *general_records.items()]},
-            files={DOMAIN: cfg.data_path, **train_files}))
+        _check_manifest(out, sampler, mix, force=o.force_resume)
 
     # ---- optimizer and schedule -------------------------------------------------------------------------
     from transformers import get_scheduler
@@ -345,7 +336,7 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     # ---- tracking (rank 0 only) ------------------------------------------------------------------------
     tracker = _tracker(cfg, out, world, mlflow_run_id)
     tracker.log_params({"config": json.loads(cfg.model_dump_json()), "resolved": {
-        "percents": percents, "total_steps": total_steps, "max_seq_len": seq_len, "world_size": world.size,
+        "mixing": mix.to_dict(), "total_steps": total_steps, "max_seq_len": seq_len, "world_size": world.size,
         "accumulation": o.global_batch_size // (o.micro_batch_size * world.size)}})
     if world.main:
         for name, n in truncated.items():
@@ -381,7 +372,7 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
                 elapsed = time.perf_counter() - t0
                 last = {"loss": loss_value, "lr": scheduler.get_last_lr()[0],
                         "tokens_per_s": (tokens_seen - tokens_at_t0) / max(elapsed, 1e-9),
-                        "tokens_seen": float(tokens_seen), **sampler.telemetry()}
+                        "tokens_seen": float(tokens_seen), **sampler.metrics()}
                 tracker.log_metrics(last, step)
                 _append_jsonl(metrics_file, {"step": step, **last}, world)
             if (o.eval_every and step % o.eval_every == 0) or step == total_steps:
@@ -407,7 +398,7 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
         final_path = out / "final"
         _save_final(model, tokenizer, final_path)
         (out / "truncation.json").write_text(json.dumps({"max_seq_len": seq_len, "truncated": truncated}))
-        tracker.log_artifact(str(out / "mixture_manifest.json"))
+        tracker.log_artifact(str(out / "mix_manifest.json"))
         tracker.log_artifact(str(final_path))
     tracker.finish("FINISHED" if status == "succeeded" else "KILLED")
     if world.size > 1:
@@ -495,6 +486,16 @@ def _fingerprint(records: list[dict]) -> str:
         h.update(json.dumps(r, sort_keys=True, ensure_ascii=False).encode())
         h.update(b"\n")
     return h.hexdigest()
+
+
+def _check_manifest(out: Path, sampler, mix, *, force: bool) -> None:
+    """Write the mixture manifest on a fresh run; on resume, refuse a changed source or config unless forced."""
+    from mixforge.mix.manifest import MANIFEST_FILE, check_manifest, write_manifest
+
+    if (out / MANIFEST_FILE).exists():
+        check_manifest(out, sampler, config=mix, force=force)
+    else:
+        write_manifest(out, sampler, config=mix)
 
 
 def _append_jsonl(path: Path, row: dict[str, Any], world: World) -> None:
