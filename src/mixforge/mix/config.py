@@ -167,7 +167,7 @@ def _check_percents(where: str, customer: float, categories: Mapping[str, float]
 class MixStage(_Closed):
     """One point of a schedule: from optimizer step `step` on, these percents replace the previous ones."""
 
-    step: int = Field(..., ge=1, description="Optimizer step (0-based) from which this stage holds.")
+    step: int = Field(..., ge=1, description="Optimizer steps done before this stage starts (200: from the 201st step on).")
     customer_data_percent: float = Field(..., ge=0, le=100, description="Share of every global batch from your data.")
     categories: dict[str, float] = Field(default_factory=dict, description="Category -> percent of the general part.")
 
