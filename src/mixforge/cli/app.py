@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from mixforge.cli import data as data_cli
 from mixforge.cli import eval as eval_cli
 from mixforge.cli import mix as mix_cli
 from mixforge.cli import models as models_cli
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models_cli.app, name="models")
+app.add_typer(data_cli.app, name="data")
 app.add_typer(mix_cli.app, name="mix")
 app.command("quickstart")(quickstart_cli.quickstart)
 app.command("train")(train_cli.train)
