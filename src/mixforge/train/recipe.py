@@ -319,6 +319,15 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     warmup = o.warmup_steps or int(o.warmup_ratio * total_steps)
     scheduler = get_scheduler(o.lr_scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
 
+    # ---- verify: one forward pass before the long loop (eval mode: it must not consume dropout RNG) --------
+    probe = tokenized[DOMAIN][:1]
+    model.eval()
+    with torch.no_grad():
+        if kind == "preference":
+            dpo_loss_sum(model, ref, probe, pad_id=pad_id, beta=o.dpo_beta, device=world.device)
+        else:
+            token_nll_sum(model, make_batch(probe, packing=False, seq_len=seq_len, pad_id=pad_id, device=world.device))
+
     # ---- resume from the newest checkpoint, if any ---------------------------------------------------------
     start_step, tokens_seen, mlflow_run_id = 0, 0, None
     latest = ckpt.latest_checkpoint(ckpt_dir)
@@ -342,14 +351,6 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
         for name, n in truncated.items():
             if n:
                 print(f"[mixforge] {n} of {len(tokenized[name])} records of {name!r} were truncated to {seq_len} tokens")
-
-    # ---- verify: one forward pass before the long loop ------------------------------------------------------
-    probe = tokenized[DOMAIN][:1]
-    with torch.no_grad():
-        if kind == "preference":
-            dpo_loss_sum(model, ref, probe, pad_id=pad_id, beta=o.dpo_beta, device=world.device)
-        else:
-            token_nll_sum(model, make_batch(probe, packing=False, seq_len=seq_len, pad_id=pad_id, device=world.device))
 
     # ---- the loop --------------------------------------------------------------------------------------------
     metrics_file = out / "metrics.jsonl"
