@@ -16,25 +16,28 @@ def catalog(
 ) -> None:
     """List the categories of general data and the sources that fill them."""
     from rich.console import Console
-    from rich.table import Table
+    from rich.markup import escape
 
     from mixforge.mix.catalog import CATEGORIES, category_sources
 
     if general_data not in ("auto", "embedded", "hub", "none"):
         raise typer.BadParameter("choose auto, embedded, hub or none", param_hint="--general-data")
-    table = Table("category", "source", "kind", "where", "format", "licence", title="general data", expand=True)
+    console = Console(soft_wrap=True)
+    console.print(f"[bold]general data[/] (general_data={general_data}); key: nova_<category>_percent or "
+                  "<category>_percent")
     for category, sources in category_sources(general_data).items():  # type: ignore[arg-type]
+        about = CATEGORIES.get(category, "shipped with mixforge")
+        console.print(f"\n[bold]{category}[/]  {escape(about)}")
         if not sources:
-            table.add_row(category, "-", "-", "(no source: add one in `sources`)", "", "")
+            console.print("  (no source: add one under `sources`, or use --general-data hub)")
         for src in sources:
             where = _short_path(src.location) if src.kind != "hub" else " ".join(
-                p for p in (src.location, src.config and f"[{src.config}]", f"split={src.split}") if p)
+                p for p in (src.location, src.config and f"config={src.config}", f"split={src.split}") if p)
             if src.where:
                 where += " where " + ", ".join(f"{k}={v}" for k, v in src.where.items())
-            table.add_row(category, src.name, src.kind, where, src.format, src.license)
-    console = Console()
-    console.print(table)
-    console.print("Categories: " + "; ".join(f"[bold]{c}[/]: {d}" for c, d in CATEGORIES.items()))
+            note = f"  ({src.note})" if src.note else ""
+            console.print(f"  {src.name}  [dim]{src.kind}[/]  {escape(where)}  format={src.format}  "
+                          f"licence={escape(src.license)}{escape(note)}", highlight=False)
 
 
 def _short_path(path: str) -> str:
