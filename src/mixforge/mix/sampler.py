@@ -383,10 +383,10 @@ class MixSampler:
         `{prefix}/{source}/{records,tokens,loss_tokens}` this step, `..._total` so far, `share` (realized
         cumulative share in the mixing unit), `target_share`, and `deviation` (taken - ideal, in the unit)."""
         out: dict[str, float] = {}
-        ideal = self.ideal()
+        ideal = self.schedule.cumulative_float(self.step) * self.global_batch_size
         done = max(sum(s.taken_units for s in self._streams), 1)
-        budget = sum(ideal.values()) or 1
-        for s in self._streams:
+        budget = float(ideal.sum()) or 1.0
+        for s, want in zip(self._streams, ideal.tolist(), strict=True):
             rec, tok, loss = self._last_counts.get(s.name, (0, 0, 0))
             p = f"{prefix}/{s.name}"
             out[f"{p}/records"] = rec
@@ -398,8 +398,8 @@ class MixSampler:
                 out[f"{p}/loss_tokens"] = loss
                 out[f"{p}/loss_tokens_total"] = s.loss_tokens
             out[f"{p}/share"] = s.taken_units / done
-            out[f"{p}/target_share"] = float(ideal[s.name] / budget)
-            out[f"{p}/deviation"] = float(s.taken_units - ideal[s.name])
+            out[f"{p}/target_share"] = want / budget
+            out[f"{p}/deviation"] = s.taken_units - want
             out[f"{p}/passes"] = s.passes + s.cursor / max(s.n, 1)
         return out
 

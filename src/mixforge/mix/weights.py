@@ -110,6 +110,9 @@ class Schedule:
             span = self.starts[k] - self.starts[k - 1]
             self._prefix.append([p + span * w for p, w in zip(self._prefix[-1], self.shares[k - 1], strict=True)])
 
+        self._prefix_f = [np.array([float(x) for x in pre]) for pre in self._prefix]  # for telemetry only
+        self._shares_f = [np.array([float(x) for x in ws]) for ws in self.shares]
+
     def segment(self, step: int) -> int:
         k = 0
         while k + 1 < len(self.starts) and self.starts[k + 1] <= step:
@@ -124,6 +127,11 @@ class Schedule:
         k = self.segment(max(steps - 1, 0))
         span = steps - self.starts[k]
         return [p + span * w for p, w in zip(self._prefix[k], self.shares[k], strict=True)]
+
+    def cumulative_float(self, steps: int) -> np.ndarray:
+        """`cumulative` in floats (fast; for telemetry, never for allocation)."""
+        k = self.segment(max(steps - 1, 0))
+        return self._prefix_f[k] + (steps - self.starts[k]) * self._shares_f[k]
 
     def first_step_reaching(self, index: int, target: Fraction) -> int | None:
         """The smallest number of steps t with cumulative(t)[index] >= target, or None if never."""
