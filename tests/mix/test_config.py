@@ -169,3 +169,35 @@ def test_every_shipped_mixing_config_validates():
     for path in files:
         cfg = DataMixingConfig.from_yaml(path)
         assert sum(cfg.source_schedule().shares_at(0).values()) == 1
+
+
+def test_read_source_maps_columns_filters_rows_and_locates_errors(tmp_path):
+    import json
+
+    from mixforge.errors import DataError
+    from mixforge.mix.catalog import Source, read_source, to_record
+
+    path = tmp_path / "qa.jsonl"
+    rows = [{"q": "2+2?", "a": {"value": "4"}, "lang": "en", "why": "add"},
+            {"q": "1+1?", "a": {"value": "2"}, "lang": "fr", "why": "add"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    src = Source(name="math/mine", category="math", kind="path", location=str(path), format="qa",
+                 columns={"prompt": "q", "response": "a.value", "reasoning": "why"}, where={"lang": "en"})
+    records = list(read_source(src))
+    assert records == [{"id": "math/mine:1", "messages": [
+        {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "<think>\nadd\n</think>\n4"}]}]
+    sharegpt = to_record({"c": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]},
+                         fmt="sharegpt", columns={"messages": "c"}, rid="x")
+    assert sharegpt["messages"] == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    broken = Source(name="math/bad", category="math", kind="path", location=str(path), format="qa",
+                    columns={"prompt": "question"})
+    with pytest.raises(DataError, match="row 1"):
+        list(read_source(broken))
+
+
+def test_embedded_sources_read_as_canonical_records():
+    from mixforge.mix.catalog import read_source
+
+    for category, src in embedded_sources().items():
+        first = next(iter(read_source(src)))
+        assert "id" in first and ("messages" in first or "text" in first), category

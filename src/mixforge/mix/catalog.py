@@ -85,9 +85,11 @@ def _hub(category: str, short: str, hub_id: str, *, fmt: RecordFormat, columns: 
 _MSG = {"messages": "messages"}
 _NEMOTRON = "nvidia/Llama-Nemotron-Post-Training-Dataset"
 _AGENTINSTRUCT = "microsoft/orca-agentinstruct-1M-v1"
+_OPENTHOUGHTS = {"prompt": "problem", "reasoning": "deepseek_reasoning", "response": "deepseek_solution"}
 
 # One or more open datasets per category. Formats: messages (a list of {role, content}), sharegpt (a list of
-# {from, value}), qa (a prompt column and a response column), text (one text column, for continued pre-training).
+# {from, value}), qa (a prompt column and a response column; an optional reasoning column becomes a
+# <think>...</think> block before the answer), text (one text column, for continued pre-training).
 HUB_SOURCES: tuple[Source, ...] = (
     _hub("agents", "hermes-fc", "NousResearch/hermes-function-calling-v1", fmt="sharegpt",
          columns={"messages": "conversations"}, license="apache-2.0", config="func_calling_singleturn"),
@@ -117,8 +119,8 @@ HUB_SOURCES: tuple[Source, ...] = (
          license="cc-by-4.0", config="SFT", split="chat", where={"reasoning": "on"}),
     _hub("reasoning-code", "nemotron-code", _NEMOTRON, fmt="qa", columns={"prompt": "input", "response": "output"},
          license="cc-by-4.0", config="SFT", split="code", where={"reasoning": "on"}),
-    _hub("reasoning-factuality", "openthoughts-science", "open-thoughts/OpenThoughts-114k", fmt="sharegpt",
-         columns={"messages": "conversations"}, license="apache-2.0", config="metadata", where={"domain": "biology"},
+    _hub("reasoning-factuality", "openthoughts-science", "open-thoughts/OpenThoughts-114k", fmt="qa",
+         columns=_OPENTHOUGHTS, license="apache-2.0", config="metadata", where={"domain": "biology"},
          note="closest open match: science questions with reasoning traces"),
     _hub("reasoning-instruction-following", "nemotron-chat-if", _NEMOTRON, fmt="qa",
          columns={"prompt": "input", "response": "output"}, license="cc-by-4.0", config="SFT", split="chat",
@@ -126,8 +128,8 @@ HUB_SOURCES: tuple[Source, ...] = (
          note="closest open match: Nemotron's reasoning chat split, which holds constrained instructions"),
     _hub("reasoning-math", "nemotron-math", _NEMOTRON, fmt="qa", columns={"prompt": "input", "response": "output"},
          license="cc-by-4.0", config="SFT", split="math", where={"reasoning": "on"}),
-    _hub("reasoning-planning", "openthoughts-puzzle", "open-thoughts/OpenThoughts-114k", fmt="sharegpt",
-         columns={"messages": "conversations"}, license="apache-2.0", config="metadata", where={"domain": "puzzle"}),
+    _hub("reasoning-planning", "openthoughts-puzzle", "open-thoughts/OpenThoughts-114k", fmt="qa",
+         columns=_OPENTHOUGHTS, license="apache-2.0", config="metadata", where={"domain": "puzzle"}),
     _hub("reasoning-rag", "agentinstruct-rag", _AGENTINSTRUCT, fmt="messages", columns=_MSG,
          license="cdla-permissive-2.0", split="rag", note="closest open match: grounded answers with explanations"),
     _hub("reasoning-rai", "nemotron-safety", _NEMOTRON, fmt="qa", columns={"prompt": "input", "response": "output"},
@@ -213,8 +215,11 @@ def to_record(row: dict[str, Any], *, fmt: RecordFormat, columns: dict[str, str]
         prompt = "\n\n".join(m["content"] for m in prompt)
     if "context" in columns:
         prompt = f"{_column(row, columns['context'])}\n\n{prompt}"
+    answer = str(_column(row, columns.get("response", "response")))
+    if "reasoning" in columns:
+        answer = f"<think>\n{_column(row, columns['reasoning'])}\n</think>\n{answer}"
     return {"id": rid, "messages": [{"role": "user", "content": str(prompt)},
-                                    {"role": "assistant", "content": str(_column(row, columns.get("response", "response")))}]}
+                                    {"role": "assistant", "content": answer}]}
 
 
 def read_source(source: Source) -> Iterator[dict[str, Any]]:

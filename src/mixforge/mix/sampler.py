@@ -83,7 +83,7 @@ class SourceIndex:
                                   f"{arr.dtype} {arr.shape}")
             if arr.size and arr.min() < 0:
                 raise ConfigError(f"{field} must be >= 0")
-            object.__setattr__(self, field, arr.astype(np.int64, copy=False))
+            object.__setattr__(self, field, arr)  # any integer dtype, kept as given (int32 halves memory)
 
     def units(self, unit: Unit) -> np.ndarray | None:
         return None if unit == "examples" else self.tokens if unit == "tokens" else self.loss_tokens
@@ -170,7 +170,7 @@ class _Stream:
             self._perm = perm.astype(np.int32) if self.n < 2**31 else perm
             if self.units is not None:
                 lengths = self.units[self._perm]
-                self._mid2 = 2 * np.cumsum(lengths) - lengths
+                self._mid2 = 2 * np.cumsum(lengths, dtype=np.int64) - lengths
         return self._perm
 
     def _next_pass(self) -> None:
