@@ -55,9 +55,11 @@ def test_literal_two_ranks_split_each_global_batch():
     ranks = [MixSampler(sources, {"customer": 1, "general": 1}, global_batch_size=4, world_size=2, rank=r,
                         max_steps=2) for r in range(2)]
     b0, b1 = (list(r) for r in ranks)
-    # global slots alternate customer, general; rank 0 gets positions 0 and 2, rank 1 positions 1 and 3
-    assert [n for n, _ in b0[0]] == ["customer", "customer"]
-    assert [n for n, _ in b1[0]] == ["general", "general"]
+    # global slots alternate customer, general; each rank gets a contiguous half: itself a 50/50 mix
+    assert [n for n, _ in b0[0]] == ["customer", "general"]
+    assert [n for n, _ in b1[0]] == ["customer", "general"]
+    assert {x for b in (b0, b1) for step in b for x in step} == set(b0[0] + b1[0] + b0[1] + b1[1])
+    assert not set(b0[0]) & set(b1[0])
 
 
 def test_token_budget_literal():
@@ -204,6 +206,12 @@ def test_property_sharding_is_disjoint_and_complete(mix):
         assert sum(len(s) for s in shards) == len(single.last_global)
         if mix["unit"] == "examples":
             assert {len(s) for s in shards} == {len(single.last_global) // world}
+            # each rank's block is itself near the mix: |count - ideal| < 2 per source (two slot-level bounds)
+            shares = mix["schedule"].shares_at(single.step - 1)
+            for shard in shards:
+                got = Counter(n for n, _ in shard)
+                for name, share in shares.items():
+                    assert abs(got[name] - share * len(shard)) < 2
         assert len(single.ranks_of(single.last_global)) == len(single.last_global)
 
 

@@ -14,10 +14,11 @@ For the trainer:
         checkpoint["mixer"] = sampler.state_dict()   # small, JSON-serializable
 
 What one global batch is, per unit:
-- "examples": exactly `global_batch_size` records (micro x accumulation x world size). Rank r gets records
-  r, r+W, r+2W, ... of the global batch (so global_batch_size must be a multiple of world_size). Slots are
-  filled by Tijdeman's earliest-deadline rule (weights.py): after every step, for every source,
-  |records taken - ideal| <= 1 - 1/(2n-2) < 1.
+- "examples": exactly `global_batch_size` records (micro x accumulation x world size). Rank r gets the r-th
+  of W contiguous blocks of the global batch (so global_batch_size must be a multiple of world_size). Slots
+  are filled by Tijdeman's earliest-deadline rule (weights.py): after every step, for every source,
+  |records taken - ideal| <= 1 - 1/(2n-2) < 1; the slot order interleaves sources, so every block and every
+  micro-batch cut from it is itself close to the mix.
 - "tokens" / "loss_tokens": `global_batch_size` is a token budget per optimizer step (e.g. micro x max_seq_len x
   accumulation x world size when packing). Each source's cumulative ideal is budget x its cumulative share; it
   takes its next record while (tokens taken + half that record) < ideal, so after every step
@@ -347,12 +348,13 @@ class MixSampler:
         return [(self.names[s], r) for s, r in zip(src[perm].tolist(), rec[perm].tolist(), strict=True)]
 
     def ranks_of(self, batch: Sequence[tuple[str, int]]) -> list[int]:
-        """The rank that trains each record of a global batch: position modulo W for "examples"; for token
+        """The rank that trains each record of a global batch: B/W contiguous slots each for "examples"; for token
         units, each record in order goes to the rank with the fewest units so far (lowest rank on ties)."""
         if self.world_size == 1:
             return [0] * len(batch)
-        if self.unit == "examples":
-            return [pos % self.world_size for pos in range(len(batch))]
+        if self.unit == "examples":  # contiguous blocks: the slot order is low-discrepancy, so each block is mixed
+            per = len(batch) // self.world_size
+            return [pos // per for pos in range(len(batch))]
         load = [0] * self.world_size
         ranks = []
         for name, idx in batch:
@@ -367,7 +369,8 @@ class MixSampler:
         if self.world_size == 1:
             return list(batch)
         if self.unit == "examples":
-            return list(batch[rank::self.world_size])
+            per = len(batch) // self.world_size
+            return list(batch[rank * per:(rank + 1) * per])
         return [item for item, r in zip(batch, self.ranks_of(batch), strict=True) if r == rank]
 
     # ------------------------------------------------------------------ telemetry
