@@ -138,7 +138,7 @@ def evaluate(
                 results[task.name] = hit
                 continue
             if checkpoint is None:
-                checkpoint = load_checkpoint(str(model), adapter=adapter, precision=precision, device=device,
+                checkpoint = load_checkpoint(base, adapter=adapter, precision=precision, device=device,
                                              cache_dir=cache_root)
             total = len(read_records(task.path, subset=task.subset, split=task.split))
             job = bar.add_task(f"{task.name} ({task.kind})", total=min(total, task.limit or total))
