@@ -218,6 +218,9 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_object)  # built once: json.loads(..., hook) builds one per call
+
+
 def parse_json_line(line: bytes, *, file: str, row: int) -> tuple[dict | None, Reject | None]:
     """One JSONL line -> its object, or the reason it is not one (CR, BOM and surrounding blanks allowed)."""
 
@@ -231,7 +234,7 @@ def parse_json_line(line: bytes, *, file: str, row: int) -> tuple[dict | None, R
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        obj = json.loads(text, object_pairs_hook=_object)
+        obj = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         if "\x00" in text:
             return reject("nul", f"a NUL byte at column {text.index(chr(0)) + 1}: not valid JSON")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -69,7 +70,7 @@ class ColumnMapping(BaseModel):
             raise ValueError(f"the mapped columns {sorted(given)} match no single shape; shapes are {hints}")
         return self
 
-    @property
+    @cached_property
     def shape(self) -> Shape:
         given = {k for k, v in self.model_dump().items() if v is not None and k in _SHAPE_FIELDS}
         for s, (req, opt) in SHAPES.items():
@@ -94,6 +95,13 @@ def parse_mapping(spec: ColumnMapping | Mapping[str, str] | str | None) -> Colum
                 raise ConfigError(f"mapping: {part!r} is not FIELD=COLUMN (e.g. question=question,answer=answer)")
             pairs[key.strip()] = value.strip()
         spec = pairs
+    unknown = [k for k in spec if k not in ColumnMapping.model_fields]
+    if unknown:
+        problems = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, list(ColumnMapping.model_fields), n=1)
+            problems.append(f"mapping: unknown field {k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ConfigError(problems, hint="fields: " + ", ".join(ColumnMapping.model_fields))
     try:
         return ColumnMapping(**dict(spec))
     except ValidationError as exc:
@@ -143,6 +151,8 @@ def get_path(record: Any, path: str) -> Any:
     """Follow a dotted path ('a.b.0.c'); '.' is the record itself. Returns `MISSING` when a step is absent."""
     if path == ".":
         return record
+    if "." not in path:  # the common case: a top-level column
+        return record.get(path, _MISSING) if isinstance(record, dict) else _MISSING
     value = record
     for step in path.split("."):
         if isinstance(value, dict):

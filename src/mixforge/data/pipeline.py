@@ -277,7 +277,9 @@ def prepare(
     reserved = mdl.reserved if mdl else []
     sanitizer = build_sanitizer(reserved=reserved, reserved_action=reserved_action, marker_action=marker_action,
                                 actions=sanitize_actions) if sanitize_text else None
-    detector = build_sanitizer(reserved=reserved)  # validation: which reserved strings are still there
+    # Validation looks for reserved strings left in the text. After sanitize that is already known: sanitize
+    # rewrites every text holding a pattern, confirms none is left, and rejects the row otherwise.
+    detector = None if sanitizer is not None else build_sanitizer(reserved=reserved)
     lengths = TokenLengths(mdl.tokenizer, kind=kind, max_seq_len=mdl.max_seq_len) if mdl else None
     validator = Validator(kind=kind, reserved=detector, lengths=lengths, labels=labels, too_long=too_long)
 

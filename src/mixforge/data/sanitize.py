@@ -62,6 +62,10 @@ class Sanitizer:
         lits = sorted(self.literals, key=lambda s: (-len(s), s))
         if lits:
             self._rx["literal_any"] = re.compile("|".join(map(re.escape, lits)))
+        prefixes: dict[str, list[str]] = {}
+        for lit in self.literals:
+            prefixes.setdefault(lit[:2], []).append(lit)
+        self._rx["prefixes"] = prefixes
         rejecting = [m[:-1].lower() for m, a in self.markers.items() if a == "reject"]
         if rejecting:
             self._rx["marker_reject"] = re.compile(r"\b(" + "|".join(map(re.escape, rejecting)) + r"):",
@@ -91,6 +95,8 @@ class Sanitizer:
             text = rx["literal_escape"].sub(lambda m: _count(hits, m.group(0), _escape_literal(m.group(0))), text)
         if "marker" in rx:
             text = rx["marker"].sub(self._marker_sub(hits), text)
+        if "literal_any" in rx and (m := rx["literal_any"].search(text)):
+            return text, m.group(0)  # still there after every pass (deeply nested): the row cannot be cleaned
         return text, None
 
     def _marker_sub(self, hits: Counter[str]):
@@ -105,22 +111,37 @@ class Sanitizer:
 
     # ---- a batch of texts ----------------------------------------------------------------------------------
     def candidates(self, texts: list[str]) -> set[int]:
-        """Indices of the texts that hold any pattern: one search over the joined batch, not one per text."""
+        """Indices of the texts that may hold a pattern (a superset: `text` confirms), found by one search
+        over the joined batch per pattern: str.find runs at GB/s where a regex alternation runs at 200 MB/s."""
         if not texts:
             return set()
         joined = "\x00".join(texts)
         starts = [0]
         for t in texts[:-1]:
             starts.append(starts[-1] + len(t) + 1)
-        found: set[int] = set()
-        if "literal_any" in self._rx:
-            for m in self._rx["literal_any"].finditer(joined):
-                found.add(bisect.bisect_right(starts, m.start()) - 1)
-        if "marker_rev" in self._rx:
-            end = len(joined)
-            for m in self._rx["marker_rev"].finditer(joined[::-1]):
-                found.add(bisect.bisect_right(starts, end - m.end()) - 1)
-        return found
+        positions: list[int] = []
+        for prefix, lits in self._rx["prefixes"].items():  # one scan per distinct 2-character prefix
+            for at in _find_all(joined, prefix):
+                if any(joined.startswith(lit, at) for lit in lits):
+                    positions.append(at)
+        if self.markers:
+            low = joined.lower()
+            if len(low) == len(joined):
+                for m in {m.lower() for m in self.markers}:
+                    positions.extend(_find_all(low, m))
+            else:  # lower() changed some lengths (e.g. 'İ'): offsets would drift, so search the reversed text
+                end = len(joined)
+                positions.extend(end - m.end() for m in self._rx["marker_rev"].finditer(joined[::-1]))
+        return {bisect.bisect_right(starts, p) - 1 for p in positions}
+
+
+def _find_all(haystack: str, needle: str) -> list[int]:
+    out = []
+    i = haystack.find(needle)
+    while i != -1:
+        out.append(i)
+        i = haystack.find(needle, i + 1)
+    return out
 
 
 def _count(hits: Counter[str], key: str, replacement: str) -> str:
@@ -167,19 +188,30 @@ def sanitize_text(text: str, sanitizer: Sanitizer) -> str:
     return out.strip() if sanitizer.strip_whitespace else out
 
 
-def text_fields(record: dict[str, Any]) -> list[tuple[Any, Any, str]]:
-    """(container, key, field path) of every user-written text in a canonical record."""
-    slots: list[tuple[Any, Any, str]] = []
+def text_fields(record: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """(container, key) of every user-written text in a canonical record: turn contents, text, answers."""
+    turns = record.get("messages")
+    if turns is None:
+        turns = record.get("prompt")
+    slots = ([(m, "content") for m in turns if type(m) is dict and type(m.get("content")) is str]
+             if type(turns) is list else [])
+    for key in ("text", "chosen", "rejected"):
+        if key in record and type(record[key]) is str:
+            slots.append((record, key))
+    return slots
+
+
+def field_path(record: dict[str, Any], container: dict[str, Any], key: str) -> str:
+    """The dotted path of a text slot ('messages.1.content'), for messages about it."""
+    if container is record:
+        return key
     for name in ("messages", "prompt"):
         turns = record.get(name)
         if isinstance(turns, list):
             for i, m in enumerate(turns):
-                if isinstance(m, dict) and isinstance(m.get("content"), str):
-                    slots.append((m, "content", f"{name}.{i}.content"))
-    for name in ("text", "chosen", "rejected"):
-        if isinstance(record.get(name), str):
-            slots.append((record, name, name))
-    return slots
+                if m is container:
+                    return f"{name}.{i}.{key}"
+    return key
 
 
 def sanitize(rows: list[Row], sanitizer: Sanitizer) -> tuple[list[Row], list[Reject], Counter[str]]:
@@ -187,22 +219,23 @@ def sanitize(rows: list[Row], sanitizer: Sanitizer) -> tuple[list[Row], list[Rej
     returned as rejects. Returns (rows, rejects, hits per pattern)."""
     hits: Counter[str] = Counter()
     slots = [(i, slot) for i, row in enumerate(rows) for slot in text_fields(row.record)]
-    texts = [c[k] for _, (c, k, _) in slots]
+    texts = [c[k] for _, (c, k) in slots]
     rejected: dict[int, Reject] = {}
     for j in sorted(sanitizer.candidates(texts)):
-        i, (container, key, path) = slots[j]
+        i, (container, key) = slots[j]
         if i in rejected:
             continue
         new, bad = sanitizer.text(container[key], hits)
         if bad is not None:
             row = rows[i]
+            how = "action: reject" if sanitizer.patterns.get(bad) == "reject" else "it could not be removed"
             rejected[i] = Reject(row.file, row.row, "sanitize", "reserved",
-                                 f"contains {bad!r}, which collides with the chat template (action: reject)",
-                                 path, preview(row.record))
+                                 f"contains {bad!r}, which collides with the chat template ({how})",
+                                 field_path(row.record, container, key), preview(row.record))
         else:
             container[key] = new
     if sanitizer.strip_whitespace:
-        for container, key, _ in (slot for _, slot in slots):
+        for _, (container, key) in slots:
             value = container[key]
             if value[:1].isspace() or value[-1:].isspace():
                 container[key] = value.strip()

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from mixforge.data.messages import ROLES
 from mixforge.data.rows import Reject, Row, preview
-from mixforge.data.sanitize import Sanitizer, text_fields
+from mixforge.data.sanitize import Sanitizer, field_path, text_fields
 from mixforge.errors import DataError
 from mixforge.methods import RecordKind
 
@@ -39,6 +39,7 @@ DEFAULT_MIN_ROWS: dict[str, int] = {"messages": 8, "text": 1, "preference": 8}
 DEFAULT_MAX_ROWS: dict[str, int | None] = {"messages": None, "text": None, "preference": None}
 EXAMPLES_PER_RULE = 5
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 
 
 @dataclass
@@ -54,6 +55,7 @@ class ValidationReport:
     dataset_problems: list[str] = field(default_factory=list)
     max_seq_len: int | None = None
     token_check: str = "skipped (no model given)"
+    reserved_check: str = "not checked"
     rows_tokenized: int = 0  # rows whose byte bound exceeded max_seq_len and had to be tokenized
     too_long: int = 0
     truncated_tokens: int = 0  # tokens beyond max_seq_len, summed over the too-long rows
@@ -94,7 +96,7 @@ class ValidationReport:
             "kind": self.kind, "rows_checked": self.rows_checked, "rows_failed": self.rows_failed,
             "problems": dict(self.problems), "warnings": dict(self.warnings), "examples": self.examples,
             "dataset_problems": self.dataset_problems, "max_seq_len": self.max_seq_len,
-            "token_check": self.token_check, "rows_tokenized": self.rows_tokenized, "too_long": self.too_long,
+            "token_check": self.token_check, "reserved_check": self.reserved_check, "rows_tokenized": self.rows_tokenized, "too_long": self.too_long,
             "truncated_tokens": self.truncated_tokens, "longest_tokens": self.longest_tokens,
         }
 
@@ -105,8 +107,8 @@ def check_record(record: Any, *, kind: RecordKind, labels: frozenset[str] | None
     if not isinstance(record, dict):
         return [("schema", "", f"a record must be an object, found {type(record).__name__}")]
     out: list[tuple[str, str, str]] = []
-    if not isinstance(record.get("id"), str) or not record["id"]:
-        out.append(("schema", "id", "'id' must be non-empty text"))
+    if not isinstance(record.get("id"), str) or not record["id"] or not _encodable(record["id"]):
+        out.append(("schema", "id", "'id' must be non-empty, valid text"))
     if kind == "messages":
         out.extend(_check_turns(record.get("messages"), "messages", final="assistant"))
     elif kind == "text":
@@ -126,13 +128,21 @@ def check_record(record: Any, *, kind: RecordKind, labels: frozenset[str] | None
         if isinstance(record.get("chosen"), str) and record.get("chosen") == record.get("rejected"):
             out.append(("identical", "chosen", "chosen and rejected are the same text"))
     label = record.get("label")
-    if label is not None and not isinstance(label, str):
-        out.append(("schema", "label", "'label' must be text"))
+    if label is not None and (not isinstance(label, str) or not _encodable(label)):
+        out.append(("schema", "label", "'label' must be valid text"))
     elif labels is not None and label not in labels:
         shown = ", ".join(sorted(labels)[:10]) + (" …" if len(labels) > 10 else "")
         reason = "no label" if label is None else f"label {label!r} is not one of the declared labels ({shown})"
         out.append(("label", "label", reason))
     return out
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_turns(turns: Any, name: str, *, final: str) -> list[tuple[str, str, str]]:
@@ -247,6 +257,8 @@ class Validator:
         self.kind, self.reserved, self.lengths, self.too_long = kind, reserved, lengths, too_long
         self.labels = frozenset(str(x) for x in labels) if labels is not None else None
         self.report = ValidationReport(kind=kind)
+        self.report.reserved_check = ("searched in every text" if reserved is not None
+                                      else "done by sanitize (each rewritten text is re-checked)")
         if lengths is not None:
             self.report.max_seq_len = lengths.max_seq_len
             how = "byte bound, then tokenizer" if lengths.byte_level else "every row tokenized"
@@ -280,18 +292,31 @@ class Validator:
         return kept, rejects
 
     def _check_text(self, rows: list[Row], bad: dict[int, list[Reject]], add) -> None:
-        slots = [(i, path, c[k]) for i, row in enumerate(rows) if i not in bad for c, k, path in text_fields(row.record)]
+        slots = [(i, c, k) for i, row in enumerate(rows) if i not in bad for c, k in text_fields(row.record)]
         if not slots:
             return
-        texts = [t for _, _, t in slots]
-        if _CONTROL.search("\n".join(texts)):
-            for i, path, text in slots:
+        texts = [c[k] for _, c, k in slots]
+
+        def where(j: int) -> tuple[int, str, str]:
+            i, c, k = slots[j]
+            return i, field_path(rows[i].record, c, k), c[k]
+
+        try:
+            joined = "\n".join(texts).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON): not text any file can hold
+            for i, path, text in map(where, range(len(slots))):
+                if not _encodable(text):
+                    add(i, "control", path, "a lone UTF-16 surrogate (e.g. \\ud800): not valid Unicode")
+            joined = "\n".join(texts).encode("utf-8", "surrogatepass")
+        if len(joined.translate(None, _CONTROL_BYTES)) != len(joined):  # control bytes never occur inside a
+            # multi-byte UTF-8 character, so deleting them is an exact (and fast) test for the whole batch
+            for i, path, text in map(where, range(len(slots))):
                 if m := _CONTROL.search(text):
                     name = "a NUL" if m.group(0) == "\x00" else f"control character U+{ord(m.group(0)):04X}"
                     add(i, "control", path, f"{name} at character {m.start() + 1}")
         if self.reserved is not None:
             for j in sorted(self.reserved.candidates(texts)):
-                i, path, text = slots[j]
+                i, path, text = where(j)
                 hits: Counter[str] = Counter()
                 self.reserved.text(text, hits)
                 if hits:

@@ -1,0 +1,160 @@
+"""Data pipeline benchmark: a MedReason-sized set through load -> transform -> sanitize -> validate (token
+lengths with the tiny-chat tokenizer and chat template) -> save, then the same at 1,000,000 rows, then fuzzy
+dedup of 100,000 rows. Prints rows/s and peak RSS per stage.
+
+    .venv/bin/python bench/data_pipeline.py                 # 33k + 1M rows + fuzzy dedup 100k
+    .venv/bin/python bench/data_pipeline.py --rows 33000 --skip-million --skip-fuzzy
+
+Each measurement runs in a fresh process (RSS peaks do not carry over). The anchor (FACTS.md): the Nova
+Forge SDK's local pipeline took 6.1 s end to end on the 33k set without its import, peak 348 MiB, and
+checked no token lengths. Targets: 33k under 6 s; 1M under 1 GiB peak RSS; fuzzy dedup 100k under 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_WORDS = (
+    "patient presents with acute chest pain shortness of breath fever cough history diabetes mellitus "
+    "hypertension examination reveals elevated blood pressure heart rate respiratory distress diagnosis "
+    "treatment therapy management cardiac pulmonary renal hepatic infection inflammation chronic symptoms "
+    "laboratory findings imaging shows consistent likely most appropriate next step in management the a of "
+    "and to is in for which following would be best initial medication dose mg daily risk factors because "
+    "therefore mechanism pathway receptor inhibitor antibiotic culture biopsy lesion tumor benign malignant"
+).split()
+_MARKERS = ("System:", "Assistant:", "[EOS]")
+
+
+def _sentences(rng: random.Random, n: int) -> list[str]:
+    out = []
+    for _ in range(n):
+        words = [rng.choice(_WORDS) for _ in range(rng.randint(8, 22))]
+        s = " ".join(words).capitalize()
+        if rng.random() < 0.15:
+            s = s.replace(" ", ": ", 1)  # colons are common in reasoning text ("Finding reasoning paths: ...")
+        out.append(s + rng.choice([".", ".", ".", "?", ";"]))
+    return out
+
+
+def _text(rng: random.Random, pool: list[str], chars: int) -> str:
+    parts, n = [], 0
+    while n < chars:
+        s = pool[rng.randrange(len(pool))]
+        parts.append(s)
+        n += len(s) + 1
+    return " ".join(parts)
+
+
+def generate(path: Path, rows: int, *, seed: int = 0) -> None:
+    """MedReason-sized question/answer JSONL: questions ~300 characters, answers ~1,500 (lognormal spread, a
+    few long ones), ~4% of rows with a literal 'System:', 'Assistant:' or '[EOS]'."""
+    rng = random.Random(seed)
+    pool = _sentences(rng, 5_000)
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(rows):
+            q = _text(rng, pool, int(rng.lognormvariate(5.6, 0.35)))  # median ~270 chars
+            a = _text(rng, pool, int(rng.lognormvariate(7.25, 0.45)))  # median ~1,400 chars
+            if rng.random() < 0.04:
+                marker = rng.choice(_MARKERS)
+                a = f"{a[: len(a) // 2]} {marker} {a[len(a) // 2:]}"
+            f.write(json.dumps({"question": q, "answer": a, "id": f"med-{i}"}) + "\n")
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_prepare(path: str, out: str, max_seq_len: int) -> None:
+    from mixforge.models.registry import load_tokenizer, model_info
+
+    load_tokenizer("tiny-chat")  # build/load the preset and import transformers before the clock starts
+    model_info("tiny-chat", with_lora_targets=False)
+    from mixforge.data.pipeline import prepare
+
+    rss0 = _peak_mib()
+    t0 = time.perf_counter()
+    report = prepare(path, mapping="question=question,answer=answer,id=id", method="sft_lora", model="tiny-chat",
+                     out_dir=out, max_seq_len=max_seq_len, quality=False, dedup="none")
+    seconds = time.perf_counter() - t0
+    rows = report.rows_read
+    print(f"\n{rows:,} rows, {os.path.getsize(path) / 2**20:,.0f} MiB: end to end {seconds:.2f} s "
+          f"({rows / seconds:,.0f} rows/s), peak RSS {_peak_mib():,.0f} MiB (before the run {rss0:,.0f} MiB; "
+          "tokenizer and transformers loaded)")
+    print(f"{'stage':<10}{'rows in':>12}{'seconds':>10}{'rows/s':>12}{'peak RSS MiB':>14}")
+    for s in report.stages:
+        rate = f"{s.rows_per_s:,.0f}" if s.seconds else "-"
+        print(f"{s.name:<10}{s.rows_in:>12,}{s.seconds:>10.2f}{rate:>12}{s.peak_rss / 2**20:>14,.0f}")
+    v = report.validation
+    print(f"sanitized: {report.sanitize_hits}; tokens: {v.rows_tokenized:,} rows tokenized (byte bound over "
+          f"{max_seq_len}), {v.too_long:,} too long, {v.truncated_tokens:,} tokens would be truncated; "
+          f"written {report.rows_written}")
+
+
+def run_fuzzy(path: str, rows: int) -> None:
+    from mixforge.data.dedup import NearDuplicates
+    from mixforge.data.load import iter_batches
+
+    texts = []
+    for batch, _ in iter_batches(path):
+        texts.extend(r.record["question"] + "\n" + r.record["answer"] for r in batch)
+        if len(texts) >= rows:
+            break
+    texts = texts[:rows]
+    rng = random.Random(1)
+    for i in rng.sample(range(rows), rows // 50):  # 2% near-copies: one word changed
+        words = texts[i - 1].split()
+        words[rng.randrange(len(words))] = "changed"
+        texts[i] = " ".join(words)
+    near = NearDuplicates(0.8)
+    t0 = time.perf_counter()
+    dupes = sum(1 for i, t in enumerate(texts) if near.check(i, t, index_duplicates=False))
+    seconds = time.perf_counter() - t0
+    print(f"\nfuzzy dedup (MinHash 128 perms, LSH threshold 0.8) of {rows:,} rows: {seconds:.1f} s "
+          f"({rows / seconds:,.0f} rows/s), {dupes:,} near-duplicates found ({rows // 50:,} planted), "
+          f"peak RSS {_peak_mib():,.0f} MiB")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=33_000)
+    p.add_argument("--million", type=int, default=1_000_000)
+    p.add_argument("--fuzzy-rows", type=int, default=100_000)
+    p.add_argument("--max-seq-len", type=int, default=4_096, help="token limit of the length check")
+    p.add_argument("--skip-million", action="store_true")
+    p.add_argument("--skip-fuzzy", action="store_true")
+    p.add_argument("--workdir", default=None)
+    p.add_argument("--_child", nargs="*", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args._child:
+        kind, path, rest = args._child[0], args._child[1], args._child[2:]
+        run_prepare(path, rest[0], int(rest[1])) if kind == "prepare" else run_fuzzy(path, int(rest[0]))
+        return
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="mixforge-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    jobs = [("prepare", args.rows)]
+    if not args.skip_million:
+        jobs.append(("prepare", args.million))
+    if not args.skip_fuzzy:
+        jobs.append(("fuzzy", args.fuzzy_rows))
+    for kind, rows in jobs:
+        path = work / f"medreason_{rows}.jsonl"
+        if not path.exists():
+            t0 = time.perf_counter()
+            generate(path, rows)
+            print(f"generated {path} ({rows:,} rows) in {time.perf_counter() - t0:.1f} s")
+        extra = [str(work / f"out_{rows}"), str(args.max_seq_len)] if kind == "prepare" else [str(rows)]
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+        subprocess.run([sys.executable, __file__, "--_child", kind, str(path), *extra], check=True, env=env)
+
+
+if __name__ == "__main__":
+    main()
