@@ -13,6 +13,7 @@ import typer
 
 from mixforge.cli import data as data_cli
 from mixforge.cli import eval as eval_cli
+from mixforge.cli import jobs as jobs_cli
 from mixforge.cli import mix as mix_cli
 from mixforge.cli import models as models_cli
 from mixforge.cli import quickstart as quickstart_cli
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(models_cli.app, name="models")
 app.add_typer(data_cli.app, name="data")
 app.add_typer(mix_cli.app, name="mix")
+app.add_typer(jobs_cli.app, name="jobs")
 app.command("quickstart")(quickstart_cli.quickstart)
 app.command("train")(train_cli.train)
 app.command("merge")(train_cli.merge)

@@ -76,6 +76,7 @@ class ModelCustomizer:
     def run_config(self, job_name: str = "mixforge-run", overrides: dict[str, Any] | None = None) -> RunConfig:
         """The typed config a `train` call would launch (also what `mixforge train --dry-run` prints)."""
         from mixforge.errors import ConfigError
+        from mixforge.runtime.local import LocalRuntime
 
         if not self.data_path or not self.output_path:
             raise ConfigError("ModelCustomizer: data_path and output_path are required to train")
@@ -87,14 +88,12 @@ class ModelCustomizer:
                          validation_path=self.validation_path, output_path=self.output_path, job_name=job_name,
                          data_mixing_enabled=self.data_mixing_enabled, mixing=self._mixing,
                          overrides=parse_overrides(overrides), tracking=tracking,
-                         runtime={"kind": type(self.infra).__name__ if self.infra else "LocalRuntime"})
+                         runtime=(self.infra or LocalRuntime()).spec())
 
     def train(self, job_name: str = "mixforge-run", overrides: dict[str, Any] | None = None):
-        """Launch training on `infra` and return the job handle at once (`job.wait()` blocks)."""
-        from mixforge.runtime.local import LocalRuntime, launch
+        """Launch training on `infra` and return the job handle at once (`job.wait()` blocks); the job is in
+        the registry (`mixforge jobs list`)."""
+        from mixforge.runtime.local import LocalRuntime
 
         cfg = self.run_config(job_name, overrides)
-        infra = self.infra or LocalRuntime()
-        if isinstance(infra, LocalRuntime):
-            return launch(cfg, infra)
-        return infra.launch(cfg)
+        return (self.infra or LocalRuntime()).launch(cfg)

@@ -1,106 +1,156 @@
 """LocalRuntime: the run goes on in its own process on this machine; `launch` returns a job handle at once.
 
-The process starts in a new session, so it survives the caller's exit; its outcome is read back from the
-`result.json` the entry point writes, and from whether the process still lives.
+The process starts in a new session, so it survives the caller's exit. What it became is read back from the
+process table (is that pid, started at that time, still alive?) and from the `result.json` the entry point
+writes when it ends. TorchrunRuntime and RayRuntime launch local processes too and are watched the same way
+(`start_process`, `poll`, `stop`, `logs` below).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from mixforge.config import RunConfig
+from mixforge.runtime.jobs import Job, JobRecord, JobRegistry, log_tail, new_job_id, read_result, register
 
 
 @dataclass(frozen=True)
 class LocalRuntime:
     """One process on this machine (the default)."""
 
-    python: str = sys.executable
+    python: str = sys.executable  # the interpreter that runs the entry point
+
+    kind = "local"
 
     def command(self, config_path: Path) -> list[str]:
         return [self.python, "-m", "mixforge.train.entry", str(config_path)]
 
+    def spec(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}
 
-@dataclass
-class Job:
-    """A launched run. `status` is queued, running, succeeded, failed or stopped."""
-
-    id: str
-    name: str
-    output_path: str
-    log_path: str
-    pid: int | None = None
-    _process: subprocess.Popen | None = None
-
-    @property
-    def result(self) -> dict | None:
-        path = Path(self.output_path) / "result.json"
-        return json.loads(path.read_text()) if path.exists() else None
-
-    @property
-    def status(self) -> str:
-        if self._process is not None and self._process.poll() is None:
-            return "running"
-        if self._process is None and self.pid and _alive(self.pid):
-            return "running"
-        result = self.result
-        return result["status"] if result else "failed"
-
-    def wait(self, timeout: float | None = None) -> str:
-        """Block until the run ends (or `timeout` seconds pass); returns the status."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if self._process is not None:
-            try:
-                self._process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                return self.status
-        while self.status == "running" and (deadline is None or time.monotonic() < deadline):
-            time.sleep(0.5)
-        return self.status
-
-    def stop(self) -> None:
-        """Ask for a clean stop: the run saves a checkpoint, then exits (status 'stopped')."""
-        if self.pid and _alive(self.pid):
-            os.kill(self.pid, signal.SIGTERM)
-
-    def logs(self, lines: int = 40) -> str:
-        path = Path(self.log_path)
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+    def launch(self, cfg: RunConfig, *, job_id: str | None = None) -> Job:
+        """Start the run in a new process; returns its job handle at once."""
+        return start_process(cfg, kind=self.kind, spec=self.spec(), command=self.command, job_id=job_id)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def from_spec(spec: dict[str, Any]) -> LocalRuntime:
+    return LocalRuntime(**{k: v for k, v in spec.items() if k != "kind"})
 
 
-def launch(cfg: RunConfig, runtime: LocalRuntime | None = None) -> Job:
-    """Write the resolved config into the output folder and start the run in a new process."""
-    runtime = runtime or LocalRuntime()
-    out = Path(cfg.output_path)
+def launch(cfg: RunConfig, runtime: Any = None) -> Job:
+    """Launch `cfg` on `runtime`; without one, on the runtime `cfg.runtime` names (LocalRuntime by default)."""
+    if runtime is None:
+        from mixforge.runtime import runtime_from_spec
+
+        runtime = runtime_from_spec(cfg.runtime)
+    return runtime.launch(cfg)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# local processes: start, poll, stop, logs (shared by the local, torchrun and ray runtimes)
+# ---------------------------------------------------------------------------------------------------------
+def start_process(cfg: RunConfig, *, kind: str, spec: dict[str, Any], command, job_id: str | None = None,
+                  env: dict[str, str] | None = None) -> Job:
+    """Write the resolved config into the output folder, register the job and start `command(config_path)` in a
+    new session, its output appended to `<output>/train.log`."""
+    registry = JobRegistry()
+    out = Path(cfg.output_path).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    (out / "result.json").unlink(missing_ok=True)
+    (out / "result.json").unlink(missing_ok=True)  # what a previous attempt wrote is not this attempt's outcome
+    cfg = cfg.model_copy(update={"runtime": spec})
     config_path = out / "run_config.json"
     config_path.write_text(cfg.model_dump_json(indent=1))
     log_path = out / "train.log"
+    record = register(JobRecord(id=job_id or new_job_id(), name=cfg.job_name, runtime=kind, runtime_spec=spec,
+                                config=cfg.model_dump(mode="json"), output_path=str(out), log_path=str(log_path),
+                                workdir=os.getcwd()), registry)
+    argv = command(config_path)
     with log_path.open("ab") as log:
-        process = subprocess.Popen(runtime.command(config_path), stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ})
-    return Job(id=uuid.uuid4().hex[:12], name=cfg.job_name, output_path=str(out), log_path=str(log_path),
-               pid=process.pid, _process=process)
+        log.write(f"[mixforge] job {record.id} attempt {record.attempts}: {' '.join(argv)}\n".encode())
+        log.flush()
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, cwd=record.workdir or None,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    record = registry.save(replace(record, status="running", pid=process.pid, pid_started=_started(process.pid),
+                                   started_at=time.time(), ended_at=None, stop_requested=False, message=""))
+    return Job(record, registry, process)
+
+
+def poll(record: JobRecord) -> JobRecord:
+    """running while the process lives; then what result.json says; no result.json: failed, with the log tail."""
+    if record.pid is None:
+        return record
+    if _alive(record.pid, record.pid_started):
+        return replace(record, status="running")
+    result = read_result(record.output_path)
+    result_file = Path(record.output_path) / "result.json"
+    if result is not None:
+        status = result.get("status") if result.get("status") in ("succeeded", "stopped") else "failed"
+        return replace(record, status=status, ended_at=result_file.stat().st_mtime,
+                       mlflow_run_id=result.get("mlflow_run_id") or record.mlflow_run_id)
+    ended = _mtime(record.log_path) or time.time()
+    tail = log_tail(record.log_path)
+    if record.stop_requested:  # stopped hard (e.g. Ray): the newest periodic checkpoint is where resume goes on
+        return replace(record, status="stopped", ended_at=ended,
+                       message="stopped without a final checkpoint; resume continues from the newest one\n" + tail)
+    return replace(record, status="failed", ended_at=ended,
+                   message=f"process {record.pid} ended without writing result.json (killed or crashed); "
+                           f"last log lines:\n{tail}")
+
+
+def stop(record: JobRecord) -> None:
+    """SIGTERM to the launched process: the entry point checkpoints and exits; torchrun forwards it to its
+    workers once (so each worker sees one signal, which the recipe takes as a clean stop)."""
+    if record.pid is not None and _alive(record.pid, record.pid_started):
+        os.kill(record.pid, signal.SIGTERM)
+
+
+def logs(record: JobRecord, lines: int | None = 40) -> str:
+    if lines is None:
+        path = Path(record.log_path)
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    return log_tail(record.log_path, lines)
+
+
+def _started(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def _alive(pid: int, started: float | None) -> bool:
+    """Is `pid` still our process? A zombie is dead; a live pid with another start time is someone else's."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            _reap(pid)
+            return False
+        return started is None or abs(process.create_time() - started) < 1.0
+    except psutil.Error:
+        return False
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: its own parent (or init) reaps it
+        pass
+
+
+def _mtime(path: str) -> float | None:
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return None

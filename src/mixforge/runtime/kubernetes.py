@@ -1,0 +1,290 @@
+"""KubernetesRuntime: a Kubeflow `PyTorchJob` (training operator) that runs the same entry point in every pod.
+
+    runtime = KubernetesRuntime(image="ghcr.io/me/mixforge:0.1", namespace="kubeflow", nodes=4, gpus_per_node=8,
+                                data_claim="med-data", output_claim="med-runs")
+    job = runtime.launch(cfg)        # renders, then `kubectl apply -f` when kubectl has a cluster
+
+What is rendered (`render`): a ConfigMap holding the resolved run config, and a PyTorchJob with one Master and
+`nodes - 1` Workers. Every pod runs `torchrun` with the operator's MASTER_ADDR / MASTER_PORT / RANK (the pod's
+index) and `nproc_per_node` = its GPUs, so ranks, the mixer's shares and checkpoints are as under torchrun on
+one machine. Volumes: the config, the data claim (read-only) at `data_mount`, the output claim at
+`output_mount`, and a memory-backed /dev/shm (NCCL needs more than the default 64 MiB).
+
+Without kubectl (or without a current context) the manifest is written and the command to submit it printed;
+the job stays `queued` until it is applied. Status is read back with `kubectl get pytorchjob -o json`; stop
+deletes the PyTorchJob, so each pod gets SIGTERM and `termination_grace_s` seconds to checkpoint; resume applies
+the manifest again and the recipe continues from the newest checkpoint on the output claim.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from mixforge.config import RunConfig
+from mixforge.errors import ConfigError
+from mixforge.runtime.jobs import Job, JobRecord, JobRegistry, new_job_id, register
+
+CONFIG_MOUNT = "/etc/mixforge"
+CONTAINER = "pytorch"  # the training operator finds the training container by this name
+MASTER_PORT = 23456  # the operator's default port for the master service
+
+# the PyTorchJob condition that is true last -> our status
+CONDITIONS = {"Created": "queued", "Running": "running", "Restarting": "running", "Succeeded": "succeeded",
+              "Failed": "failed", "Suspended": "stopped"}
+
+
+@dataclass(frozen=True)
+class KubernetesRuntime:
+    """A PyTorchJob on a cluster with the Kubeflow training operator."""
+
+    image: str  # an image with mixforge installed (and the model, unless it comes from the hub or a claim)
+    namespace: str = "kubeflow"
+    nodes: int = 1  # pods: one Master and nodes - 1 Workers
+    gpus_per_node: int = 0  # nvidia.com/gpu per pod, and the ranks per pod (one rank on CPU-only pods)
+    cpus_per_node: str = "4"
+    memory: str = "16Gi"
+    data_claim: str | None = None  # PersistentVolumeClaim with the prepared data, mounted read-only
+    output_claim: str | None = None  # PersistentVolumeClaim for checkpoints, the final model and metrics
+    data_mount: str = "/mnt/data"
+    output_mount: str = "/mnt/output"
+    image_pull_policy: str = "IfNotPresent"
+    service_account: str | None = None
+    termination_grace_s: int = 300  # seconds a pod has after SIGTERM to write its checkpoint
+    backoff_limit: int = 3  # pod restarts before the job fails (each restart resumes from a checkpoint)
+    manifest_dir: str | None = None  # where manifests are written (default MIXFORGE_HOME/jobs/<id>/)
+
+    kind = "kubernetes"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.nodes < 1 or self.gpus_per_node < 0:
+            problems.append(f"nodes ({self.nodes}) must be >= 1 and gpus_per_node ({self.gpus_per_node}) >= 0")
+        if not self.output_claim:
+            problems.append("output_claim: a pod's own files vanish when it ends; name the PersistentVolumeClaim "
+                            "that keeps checkpoints and the final model")
+        if problems:
+            raise ConfigError(problems)
+
+    @property
+    def nproc_per_node(self) -> int:
+        return max(self.gpus_per_node, 1)
+
+    def spec(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}
+
+    # ---- render -----------------------------------------------------------------------------------------
+    def check_paths(self, cfg: RunConfig) -> None:
+        """The pods see only what is mounted: the config's paths must lie under the mounts."""
+        problems = []
+        if not _under(cfg.output_path, self.output_mount):
+            problems.append(f"output_path: {cfg.output_path!r} is not under output_mount {self.output_mount!r}")
+        if self.data_claim:
+            for name in ("data_path", "validation_path"):
+                value = getattr(cfg, name)
+                if value and "://" not in value and not _under(value, self.data_mount):
+                    problems.append(f"{name}: {value!r} is not under data_mount {self.data_mount!r}")
+        if problems:
+            raise ConfigError(problems, hint="give the paths as the pods see them (inside the mounts)")
+
+    def render(self, cfg: RunConfig, job_id: str) -> list[dict[str, Any]]:
+        """[ConfigMap, PyTorchJob] for `cfg`, as plain dicts (apply them in this order)."""
+        self.check_paths(cfg)
+        name = object_name(cfg.job_name, job_id)
+        labels = {"app.kubernetes.io/name": "mixforge", "app.kubernetes.io/managed-by": "mixforge",
+                  "mixforge.dev/job-id": job_id}
+        cfg = cfg.model_copy(update={"runtime": self.spec()})
+        config_map = {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"{name}-config", "namespace": self.namespace, "labels": labels},
+            "data": {"run_config.json": cfg.model_dump_json(indent=1)},
+        }
+        replicas = {"Master": self._replica(1, name, labels)}
+        if self.nodes > 1:
+            replicas["Worker"] = self._replica(self.nodes - 1, name, labels)
+        job = {
+            "apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+            "metadata": {"name": name, "namespace": self.namespace, "labels": labels},
+            "spec": {"runPolicy": {"cleanPodPolicy": "None", "backoffLimit": self.backoff_limit},
+                     "pytorchReplicaSpecs": replicas},
+        }
+        return [config_map, job]
+
+    def command(self) -> list[str]:
+        torchrun = (f"exec python -m torch.distributed.run --nnodes={self.nodes} --nproc_per_node={self.nproc_per_node}"
+                    " --node_rank=$RANK --master_addr=$MASTER_ADDR --master_port=$MASTER_PORT"
+                    f" -m mixforge.train.entry {CONFIG_MOUNT}/run_config.json")
+        return ["/bin/sh", "-c", torchrun]
+
+    def _replica(self, replicas: int, name: str, labels: dict[str, str]) -> dict[str, Any]:
+        resources: dict[str, Any] = {"cpu": self.cpus_per_node, "memory": self.memory}
+        if self.gpus_per_node:
+            resources["nvidia.com/gpu"] = self.gpus_per_node
+        mounts = [{"name": "run-config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+                  {"name": "output", "mountPath": self.output_mount},
+                  {"name": "dshm", "mountPath": "/dev/shm"}]
+        volumes: list[dict[str, Any]] = [
+            {"name": "run-config", "configMap": {"name": f"{name}-config"}},
+            {"name": "output", "persistentVolumeClaim": {"claimName": self.output_claim}},
+            {"name": "dshm", "emptyDir": {"medium": "Memory"}},
+        ]
+        if self.data_claim:
+            mounts.insert(1, {"name": "data", "mountPath": self.data_mount, "readOnly": True})
+            volumes.insert(1, {"name": "data", "persistentVolumeClaim": {"claimName": self.data_claim, "readOnly": True}})
+        container = {
+            "name": CONTAINER, "image": self.image, "imagePullPolicy": self.image_pull_policy,
+            "command": self.command(),
+            "env": [{"name": "PYTHONUNBUFFERED", "value": "1"},
+                    {"name": "MIXFORGE_HOME", "value": f"{self.output_mount}/.mixforge"}],
+            "resources": {"requests": dict(resources), "limits": dict(resources)},
+            "volumeMounts": mounts,
+        }
+        pod: dict[str, Any] = {"containers": [container], "volumes": volumes,
+                               "terminationGracePeriodSeconds": self.termination_grace_s}
+        if self.service_account:
+            pod["serviceAccountName"] = self.service_account
+        return {"replicas": replicas, "restartPolicy": "OnFailure",
+                "template": {"metadata": {"labels": labels}, "spec": pod}}
+
+    def write(self, cfg: RunConfig, job_id: str) -> Path:
+        import yaml
+
+        folder = Path(self.manifest_dir) if self.manifest_dir else _jobs_dir() / job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{object_name(cfg.job_name, job_id)}.yaml"
+        path.write_text(yaml.safe_dump_all(self.render(cfg, job_id), sort_keys=False))
+        return path
+
+    # ---- launch -----------------------------------------------------------------------------------------
+    def launch(self, cfg: RunConfig, *, job_id: str | None = None) -> Job:
+        """Render and write the manifest, then submit it with kubectl when it can reach a cluster."""
+        registry = JobRegistry()
+        job_id = job_id or new_job_id()
+        path = self.write(cfg, job_id)
+        name = object_name(cfg.job_name, job_id)
+        record = JobRecord(id=job_id, name=cfg.job_name, runtime=self.kind, runtime_spec=self.spec(),
+                           config=cfg.model_copy(update={"runtime": self.spec()}).model_dump(mode="json"),
+                           output_path=cfg.output_path, manifest_path=str(path))
+        apply = ["kubectl", "apply", "-f", str(path)]
+        if not kubectl_ready():
+            record = register(replace(record, message=f"not submitted (kubectl has no cluster): {' '.join(apply)}"),
+                              registry)
+            print(f"[mixforge] wrote {path}; submit it with:\n  {' '.join(apply)}", file=sys.stderr)
+            return Job(record, registry)
+        # a resume: the finished or deleted object must be gone before the same name is applied again
+        kubectl("delete", "pytorchjob", name, "-n", self.namespace, "--ignore-not-found", "--wait=true")
+        done = kubectl(*apply[1:])
+        if done.returncode != 0:
+            raise ConfigError(f"kubectl apply failed: {done.stderr.strip()[-800:]}")
+        return Job(register(replace(record, external_id=name), registry), registry)
+
+
+def from_spec(spec: dict[str, Any]) -> KubernetesRuntime:
+    return KubernetesRuntime(**{k: v for k, v in spec.items() if k != "kind"})
+
+
+def object_name(job_name: str, job_id: str) -> str:
+    """A DNS-1123 name (lowercase letters, digits, '-'; at most 63 characters with the pod suffixes)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", job_name.lower()).strip("-")[:30].strip("-") or "run"
+    return f"mf-{slug}-{job_id[:8]}"
+
+
+def _under(path: str, mount: str) -> bool:
+    p, m = PurePosixPath(path), PurePosixPath(mount)
+    return p == m or m in p.parents
+
+
+def _jobs_dir() -> Path:
+    from mixforge.models.registry import mixforge_home
+
+    return mixforge_home() / "jobs"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# watching: kubectl
+# ---------------------------------------------------------------------------------------------------------
+def kubectl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(["kubectl", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def kubectl_ready() -> bool:
+    """kubectl is installed and points at a cluster (a current context is set)."""
+    if shutil.which("kubectl") is None:
+        return False
+    return kubectl("config", "current-context", timeout=20).returncode == 0
+
+
+def status_of(obj: dict[str, Any]) -> str:
+    """Our status from a PyTorchJob's conditions (the last true one wins)."""
+    true = [c["type"] for c in obj.get("status", {}).get("conditions", []) if c.get("status") == "True"]
+    return CONDITIONS.get(true[-1], "queued") if true else "queued"
+
+
+def poll(record: JobRecord) -> JobRecord:
+    if record.external_id is None:  # written, not submitted
+        return replace(record, status="stopped") if record.stop_requested else record
+    if not kubectl_ready():
+        return record
+    namespace = record.runtime_spec.get("namespace", "kubeflow")
+    got = kubectl("get", "pytorchjob", record.external_id, "-n", namespace, "-o", "json")
+    if got.returncode != 0:
+        if "NotFound" not in got.stderr:
+            return record  # the cluster did not answer: keep what we knew
+        if record.stop_requested:
+            return replace(record, status="stopped", message="the PyTorchJob was deleted by `stop`")
+        return replace(record, status="failed", message=f"the PyTorchJob {record.external_id} is gone from the cluster")
+    obj = json.loads(got.stdout)
+    status = status_of(obj)
+    times = obj.get("status", {})
+    return replace(record, status=status, message="" if status != "failed" else _last_message(obj),
+                   started_at=record.started_at or _epoch(times.get("startTime")),
+                   ended_at=_epoch(times.get("completionTime")) or record.ended_at)
+
+
+def stop(record: JobRecord) -> None:
+    """Delete the PyTorchJob: its pods get SIGTERM and `termination_grace_s` seconds to checkpoint."""
+    if record.external_id and kubectl_ready():
+        namespace = record.runtime_spec.get("namespace", "kubeflow")
+        kubectl("delete", "pytorchjob", record.external_id, "-n", namespace, "--wait=false")
+
+
+def _master_pod(record: JobRecord) -> str:
+    return f"{record.external_id}-master-0"
+
+
+def logs(record: JobRecord, lines: int | None = 40) -> str:
+    if record.external_id is None or not kubectl_ready():
+        return record.message
+    namespace = record.runtime_spec.get("namespace", "kubeflow")
+    got = kubectl("logs", _master_pod(record), "-n", namespace, *([f"--tail={lines}"] if lines else []))
+    return got.stdout if got.returncode == 0 else got.stderr
+
+
+def follow(record: JobRecord) -> Iterator[str]:
+    if record.external_id is None or not kubectl_ready():
+        yield record.message
+        return
+    namespace = record.runtime_spec.get("namespace", "kubeflow")
+    with subprocess.Popen(["kubectl", "logs", "-f", _master_pod(record), "-n", namespace],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        yield from process.stdout or ()
+
+
+def _last_message(obj: dict[str, Any]) -> str:
+    conditions = obj.get("status", {}).get("conditions", [])
+    return conditions[-1].get("message", "") if conditions else ""
+
+
+def _epoch(timestamp: str | None) -> float | None:
+    if not timestamp:
+        return None
+    from datetime import datetime
+
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
