@@ -201,3 +201,19 @@ def test_embedded_sources_read_as_canonical_records():
     for category, src in embedded_sources().items():
         first = next(iter(read_source(src)))
         assert "id" in first and ("messages" in first or "text" in first), category
+
+
+def test_ramp_is_cut_into_exact_linear_pieces():
+    cfg = DataMixingConfig.from_dict({
+        "customer_data_percent": 90, "math_percent": 100, "general_data": "hub",
+        "schedule": [{"step": 10, "customer_data_percent": 98, "math_percent": 100, "ramp_steps": 4}]})
+    assert [(s, c) for s, c, _ in cfg.stages()] == [(0, 90), (10, 92), (11, 94), (12, 96), (13, 98)]
+    long = DataMixingConfig.from_dict({
+        "customer_data_percent": 50, "math_percent": 100, "general_data": "hub",
+        "schedule": [{"step": 100, "customer_data_percent": 100, "ramp_steps": 1000}]})
+    stages = long.stages()
+    assert len(stages) == 1 + 100 and stages[-1][:2] == (100 + 990, 100)  # at most 100 pieces
+    with pytest.raises(ConfigError, match="ramp ends at step 110, after the next stage starts"):
+        DataMixingConfig.from_dict({"customer_data_percent": 100, "schedule": [
+            {"step": 10, "customer_data_percent": 100, "ramp_steps": 100},
+            {"step": 50, "customer_data_percent": 100}]})

@@ -63,15 +63,22 @@ def show(
     console = Console()
     console.print(f"customer_data_percent: {cfg.customer_data_percent:g}   general_data: {cfg.general_data}"
                   f"   stages: {len(schedule.starts)}   global batch: {global_batch_size} records")
-    shares = Table("source", *[f"share after {s} steps" for s in schedule.starts], "records / step (ideal)",
-                   title="resolved shares of every global batch")
+    # the pieces worth a column: step 0, each stage's start, and the end of each ramp
+    marks = {0} | {s.step for s in cfg.schedule} | {s.step + s.ramp_steps - 1 for s in cfg.schedule if s.ramp_steps}
+    cols = [k for k, start in enumerate(schedule.starts) if start in marks]
+    shares = Table("source", *[f"share from step {schedule.starts[k] + 1}" for k in cols],
+                   title=f"resolved shares of every global batch ({len(schedule.starts)} constant pieces; "
+                         f"ideal records per step = share x {global_batch_size})")
     for i, name in enumerate(schedule.names):
-        cells = [f"{float(ws[i]) * 100:.4g}% ({ws[i]})" if ws[i] else "0" for ws in schedule.shares]
-        shares.add_row(name, *cells, " / ".join(f"{float(ws[i]) * global_batch_size:.3g}" for ws in schedule.shares))
+        cells = []
+        for k in cols:
+            w = schedule.shares[k][i]
+            cells.append(f"{float(w) * 100:.4g}% ({w})" if w else "0")
+        shares.add_row(name, *cells)
     console.print(shares)
 
     alloc = SlotAllocator(schedule, global_batch_size)
-    shown = sorted({s + k for s in schedule.starts for k in range(steps)})
+    shown = sorted({schedule.starts[k] + j for k in cols for j in range(steps)})
     per_step: dict[int, list[int]] = {}
     taken = [0] * len(schedule.names)
     for step in range(shown[-1] + 1):

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mixforge.errors import ConfigError
 from mixforge.mix import catalog
 from mixforge.mix.catalog import CATEGORIES, GeneralData, RecordFormat, Source
-from mixforge.mix.weights import DOMAIN, Schedule, source_shares
+from mixforge.mix.weights import DOMAIN, Schedule, as_fraction, source_shares
 
 SUM_TOLERANCE = 1e-6
 _SEP = "\n"  # joins several problems inside one pydantic error; split again into ConfigError.problems
@@ -170,6 +170,10 @@ class MixStage(_Closed):
     step: int = Field(..., ge=1, description="Optimizer steps done before this stage starts (200: from the 201st step on).")
     customer_data_percent: float = Field(..., ge=0, le=100, description="Share of every global batch from your data.")
     categories: dict[str, float] = Field(default_factory=dict, description="Category -> percent of the general part.")
+    ramp_steps: int = Field(0, ge=0, description="Move to these percents linearly over this many steps from the previous stage's (0: at once); the last ramp step has them. Cut into up to 100 constant pieces.")
+
+
+RAMP_POINTS = 100  # most constant pieces one ramp is cut into
 
 
 class DataMixingConfig(_Closed):
@@ -211,6 +215,10 @@ class DataMixingConfig(_Closed):
         steps = [s.step for s in self.schedule]
         if steps != sorted(set(steps)):
             problems.append(f"schedule: steps must be strictly increasing, got {steps}")
+        for i, (stage, nxt) in enumerate(zip(self.schedule, self.schedule[1:], strict=False)):
+            if stage.step + stage.ramp_steps > nxt.step:
+                problems.append(f"schedule[{i}]: its ramp ends at step {stage.step + stage.ramp_steps}, after the "
+                                f"next stage starts (step {nxt.step})")
         for i, stage in enumerate(self.schedule):
             problems += _check_percents(f"schedule[{i}] (step {stage.step}): ", stage.customer_data_percent,
                                         stage.categories)
@@ -290,11 +298,26 @@ class DataMixingConfig(_Closed):
     def source_schedule(self, domain: str = DOMAIN) -> Schedule:
         """The exact per-source shares of every global batch, per stage: what the mixer consumes."""
         by_cat = {c: [(s.name, s.weight) for s in srcs] for c, srcs in self.category_sources().items()}
-        points: list[tuple[int, dict[str, Fraction]]] = []
-        for step, customer, cats in [(0, self.customer_data_percent, self.categories)] + [
-                (s.step, s.customer_data_percent, s.categories) for s in self.schedule]:
-            points.append((step, source_shares(customer, cats, by_cat, domain=domain)))
+        points = [(step, source_shares(customer, cats, by_cat, domain=domain)) for step, customer, cats in self.stages()]
         return Schedule(points)
+
+    def stages(self) -> list[tuple[int, Fraction, dict[str, Fraction]]]:
+        """(first step, customer percent, category percents) of every constant piece, ramps cut into pieces."""
+        pieces = [(0, as_fraction(self.customer_data_percent), {c: as_fraction(v) for c, v in self.categories.items()})]
+        for stage in self.schedule:
+            customer = as_fraction(stage.customer_data_percent)
+            cats = {c: as_fraction(v) for c, v in stage.categories.items()}
+            if stage.ramp_steps == 0:
+                pieces.append((stage.step, customer, cats))
+                continue
+            _, c0, cats0 = pieces[-1]
+            m = min(stage.ramp_steps, RAMP_POINTS)
+            names = list(dict.fromkeys([*cats0, *cats]))
+            for i in range(1, m + 1):
+                a = Fraction(i, m)
+                pieces.append((stage.step + (i - 1) * stage.ramp_steps // m, (1 - a) * c0 + a * customer,
+                               {c: (1 - a) * cats0.get(c, Fraction(0)) + a * cats.get(c, Fraction(0)) for c in names}))
+        return pieces
 
 
 def _problems(exc: ValidationError) -> list[str]:

@@ -20,6 +20,7 @@ draws: the counts are a pure function of the schedule and the batch size.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
@@ -114,10 +115,7 @@ class Schedule:
         self._shares_f = [np.array([float(x) for x in ws]) for ws in self.shares]
 
     def segment(self, step: int) -> int:
-        k = 0
-        while k + 1 < len(self.starts) and self.starts[k + 1] <= step:
-            k += 1
-        return k
+        return max(bisect.bisect_right(self.starts, step) - 1, 0)
 
     def shares_at(self, step: int) -> dict[str, Fraction]:
         return dict(zip(self.names, self.shares[self.segment(step)], strict=True))
@@ -190,6 +188,10 @@ class SlotAllocator:
         self._seg_start = [s * batch_size for s in schedule.starts]
         self._seg_w = [[int(w * self._k) for w in ws] for ws in schedule.shares]
         self._seg_prefix = [[int(p * batch_size * self._k) for p in pre] for pre in schedule._prefix]
+        # per source: cumulative weight at the end of each segment (the last one never ends): for bisection
+        n_seg = len(self._seg_start)
+        self._seg_end = [[self._seg_prefix[k + 1][i] for k in range(n_seg - 1)] + [math.inf]
+                         for i in range(n_src)]
         self.step = 0
         self.taken = [0] * n_src
         self._refresh_all()
@@ -205,14 +207,11 @@ class SlotAllocator:
     # -- arithmetic on scaled integers
     def _first_slot(self, i: int, target: int) -> int:
         """Smallest 0-based slot j whose cumulative weight up to and including j is >= target."""
-        for k, start in enumerate(self._seg_start):
-            w, before = self._seg_w[k][i], self._seg_prefix[k][i]
-            end = self._seg_start[k + 1] if k + 1 < len(self._seg_start) else None
-            if w > 0:
-                j = start - 1 + max(1, -((before - target) // w))  # ceil((target - before) / w)
-                if end is None or j < end:
-                    return j
-        return _NEVER
+        k = bisect.bisect_left(self._seg_end[i], target)  # the first segment that reaches the target
+        w, before, start = self._seg_w[k][i], self._seg_prefix[k][i], self._seg_start[k]
+        if w == 0:  # only the open last segment can have weight 0 here: never reached
+            return _NEVER
+        return start - 1 + max(1, -((before - target) // w))  # ceil((target - before) / w)
 
     def _refresh(self, i: int) -> None:
         base = self.taken[i] * self._k
