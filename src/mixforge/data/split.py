@@ -3,9 +3,10 @@
     assign_splits(n, (0.9, 0.05, 0.05), seed=0, labels=labels, groups=groups) -> array of 0/1/2 per row
 
 Groups are sets of rows that must not be split (near-duplicates found by MinHash LSH, `near_duplicate_groups`),
-so no test example has a near-copy in train. Within each label the groups are shuffled with the seed and
-cut where the running row count crosses each ratio: with single-row groups the counts are the ratios'
-nearest integers (100 rows at 0.9/0.05/0.05 give exactly 90/5/5).
+so no test example has a near-copy in train. Within each label the groups are shuffled with the seed and each
+gets its quantile in that label; all groups are then walked in quantile order and cut where the running row
+count crosses each ratio. With single-row groups the counts are the ratios' nearest integers (100 rows at
+0.9/0.05/0.05 give exactly 90/5/5) and every label keeps its share in each split.
 """
 
 from __future__ import annotations
@@ -57,24 +58,31 @@ def assign_splits(
         raise ValueError("labels and groups must have one entry per row")
     # rows of each group, and each group's label (its first row's): a group never straddles strata
     order = np.argsort(group_of, kind="stable")
-    unique, first, sizes = np.unique(group_of[order], return_index=True, return_counts=True)
+    _, first, sizes = np.unique(group_of[order], return_index=True, return_counts=True)
     members = np.split(order, first[1:])
     strata: dict[str, list[int]] = {}
     for g, rows in enumerate(members):
         key = "" if labels is None or labels[rows[0]] is None else str(labels[rows[0]])
         strata.setdefault(key, []).append(g)
-    out = np.zeros(n, dtype=np.int8)
+    # Each group gets its quantile inside its own (shuffled) stratum; walking all groups in quantile order and
+    # cutting at the global ratios keeps every stratum's proportions and makes the overall counts exact.
     rng = np.random.default_rng(seed)
-    for key in sorted(strata):
+    order_keys: list[tuple[float, int, int]] = []
+    for s_index, key in enumerate(sorted(strata)):
         gs = np.array(strata[key])
         gs = gs[rng.permutation(len(gs))]
         total = sizes[gs].sum()
         done = 0
         for g in gs:
-            middle = (done + sizes[g] / 2) / total
-            out[members[g]] = int(np.searchsorted(bounds, middle, side="right"))
+            order_keys.append(((done + sizes[g] / 2) / total, s_index, int(g)))
             done += sizes[g]
-    del unique
+    order_keys.sort()
+    out = np.zeros(n, dtype=np.int8)
+    done = 0
+    for _, _, g in order_keys:
+        middle = (done + sizes[g] / 2) / n
+        out[members[g]] = int(np.searchsorted(bounds, middle, side="right"))
+        done += sizes[g]
     return out
 
 
