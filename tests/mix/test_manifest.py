@@ -121,12 +121,19 @@ def test_property_any_mismatch_is_refused(tmp_path_factory, change):
         check_manifest(tmp, make(srcs, **kw))
 
 
-@pytest.mark.parametrize("unit,batch", [("examples", 6), ("tokens", 60), ("loss_tokens", 30)])
-def test_trace_lists_the_records_the_run_used(run, unit, batch):
+RAMP = [(0, {"customer": 50, "math/embedded": 50}), (2, {"customer": 60, "math/embedded": 40}),
+        (3, {"customer": 70, "math/embedded": 30}), (6, {"customer": 1, "math/embedded": 2})]
+
+
+@pytest.mark.parametrize("unit,batch,schedule", [("examples", 6, None), ("tokens", 60, None),
+                                                 ("loss_tokens", 30, None), ("examples", 6, RAMP),
+                                                 ("tokens", 60, RAMP)])
+def test_trace_lists_the_records_the_run_used(run, unit, batch, schedule):
     tmp_path, sources, cfg = run
-    sampler = make(sources, unit=unit, global_batch_size=batch, world_size=2)
+    extra = {"schedule": schedule} if schedule else {}
+    sampler = make(sources, unit=unit, global_batch_size=batch, world_size=2, **extra)
     write_manifest(tmp_path / "out", sampler, config=cfg)
-    reference = make(sources, unit=unit, global_batch_size=batch)
+    reference = make(sources, unit=unit, global_batch_size=batch, **extra)
     steps = [list(b) for b in reference]
     for k in (1, 4, 10):
         rows = trace_step(tmp_path / "out", k)
