@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mixforge.errors import ConfigError
 from mixforge.mix.catalog import CATEGORIES, HUB_SOURCES, category_sources, embedded_sources
@@ -217,3 +219,31 @@ def test_ramp_is_cut_into_exact_linear_pieces():
         DataMixingConfig.from_dict({"customer_data_percent": 100, "schedule": [
             {"step": 10, "customer_data_percent": 100, "ramp_steps": 100},
             {"step": 50, "customer_data_percent": 100}]})
+
+
+@st.composite
+def percent_dicts(draw):
+    """Random category percents summing to exactly 100 (in hundredths), in the seed's or our spelling."""
+    cats = draw(st.lists(st.sampled_from(sorted(CATEGORIES)), min_size=1, max_size=8, unique=True))
+    cuts = sorted(draw(st.lists(st.integers(0, 10000), min_size=len(cats) - 1, max_size=len(cats) - 1)))
+    parts = [b - a for a, b in zip([0, *cuts], [*cuts, 10000], strict=True)]
+    seed_spelling = draw(st.booleans())
+    out = {"customer_data_percent": draw(st.integers(0, 9999)) / 100, "general_data": "hub"}
+    for cat, part in zip(cats, parts, strict=True):
+        out[f"nova_{cat}_percent" if seed_spelling else f"{cat.replace('-', '_')}_percent"] = part / 100
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=percent_dicts(), nudge=st.sampled_from([0.0, 1e-4, -0.5, 1.0]))
+def test_property_random_percents_validate_iff_they_sum_to_100(data, nudge):
+    key = next(k for k in data if k.endswith("_percent") and k != "customer_data_percent")
+    data = {**data, key: data[key] + nudge}
+    if nudge == 0.0:
+        cfg = DataMixingConfig.from_dict(data)
+        shares = cfg.source_schedule().shares_at(0)
+        assert sum(shares.values()) == 1  # exact
+        assert shares.get("customer", Fraction(0)) == Fraction(str(data["customer_data_percent"])) / 100
+    else:
+        with pytest.raises(ConfigError, match=r"sum to|outside \[0, 100\]"):
+            DataMixingConfig.from_dict(data)
