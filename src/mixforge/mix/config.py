@@ -288,8 +288,8 @@ class DataMixingConfig(_Closed):
 
     def general_sources(self) -> dict[str, Source]:
         """Source name -> source, for every source some stage gives a positive share."""
-        return {s.name: s for cat in self.category_sources().values() for s in cat
-                if s.name in self.used_source_names()}
+        used = self.used_source_names()
+        return {s.name: s for cat in self.category_sources().values() for s in cat if s.name in used}
 
     def used_source_names(self) -> set[str]:
         schedule = self.source_schedule()
