@@ -111,8 +111,9 @@ class Sanitizer:
 
     # ---- a batch of texts ----------------------------------------------------------------------------------
     def candidates(self, texts: list[str]) -> set[int]:
-        """Indices of the texts that may hold a pattern (a superset: `text` confirms), found by one search
-        over the joined batch per pattern: str.find runs at GB/s where a regex alternation runs at 200 MB/s."""
+        """Indices of the texts that may hold a pattern (a superset: `text` confirms), found by searching the
+        joined batch once per literal prefix (str.find runs at GB/s, a regex alternation at about 200 MB/s)
+        and once for the markers."""
         if not texts:
             return set()
         joined = "\x00".join(texts)
@@ -124,14 +125,9 @@ class Sanitizer:
             for at in _find_all(joined, prefix):
                 if any(joined.startswith(lit, at) for lit in lits):
                     positions.append(at)
-        if self.markers:
-            low = joined.lower()
-            if len(low) == len(joined):
-                for m in {m.lower() for m in self.markers}:
-                    positions.extend(_find_all(low, m))
-            else:  # lower() changed some lengths (e.g. 'İ'): offsets would drift, so search the reversed text
-                end = len(joined)
-                positions.extend(end - m.end() for m in self._rx["marker_rev"].finditer(joined[::-1]))
+        if self.markers:  # reversed, the regex starts with the literal ':' and skips ahead to each colon
+            end = len(joined)
+            positions.extend(end - m.end() for m in self._rx["marker_rev"].finditer(joined[::-1]))
         return {bisect.bisect_right(starts, p) - 1 for p in positions}
 
 

@@ -137,6 +137,10 @@ def check_record(record: Any, *, kind: RecordKind, labels: frozenset[str] | None
     return out
 
 
+def _utf8_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))  # isascii() is O(1)
+
+
 def _encodable(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -206,6 +210,12 @@ class TokenLengths:
                     self._overhead[roles] = 1 << 40
         return self._overhead[roles]
 
+    def _lengths(self, texts: list[str], *, add_special_tokens: bool) -> list[int]:
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None and hasattr(backend, "encode_batch_fast"):  # no offsets: about 2x faster
+            return [len(e.ids) for e in backend.encode_batch_fast(texts, add_special_tokens=add_special_tokens)]
+        return [len(x) for x in self.tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]]
+
     def conversations(self, record: dict[str, Any]) -> list[list[dict[str, str]]]:
         if self.kind == "messages":
             return [record["messages"]]
@@ -218,8 +228,8 @@ class TokenLengths:
         if not self.byte_level:
             return 1 << 40
         if self.kind == "text":
-            return len(record["text"].encode("utf-8")) + 8
-        return max(sum(len(m["content"].encode("utf-8")) for m in c) + self._template_bytes(
+            return _utf8_len(record["text"]) + 8
+        return max(sum(_utf8_len(m["content"]) for m in c) + self._template_bytes(
             tuple(m["role"] for m in c)) for c in self.conversations(record))
 
     def count(self, records: list[dict[str, Any]]) -> list[int]:
@@ -227,14 +237,13 @@ class TokenLengths:
         if not records:
             return []
         if self.kind == "text":
-            ids = self.tokenizer([r["text"] for r in records], add_special_tokens=True)["input_ids"]
-            return [len(x) for x in ids]
+            return self._lengths([r["text"] for r in records], add_special_tokens=True)
         convos = [c for r in records for c in self.conversations(r)]
         if self.has_template:
             texts = self.tokenizer.apply_chat_template(convos, tokenize=False)
         else:
             texts = ["\n".join(m["content"] for m in c) for c in convos]
-        lengths = [len(x) for x in self.tokenizer(texts, add_special_tokens=not self.has_template)["input_ids"]]
+        lengths = self._lengths(texts, add_special_tokens=not self.has_template)
         per = len(lengths) // len(records)
         return [max(lengths[i * per:(i + 1) * per]) for i in range(len(records))]
 
