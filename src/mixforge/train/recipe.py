@@ -299,7 +299,8 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     sources = {name: SourceIndex(num_records=len(items),
                                  tokens=np.array([_length(t) for t in items], dtype=np.int64),
                                  loss_tokens=np.array([_loss_tokens(t) for t in items], dtype=np.int64),
-                                 fingerprint=_fingerprint(records), location=locations[name])
+                                 fingerprint=_fingerprint(records), location=locations[name],
+                                 rows=np.arange(1, len(items) + 1))  # JSONL line of each record, for `mix trace`
                for name, items, records in [(DOMAIN, tokenized[DOMAIN], domain_records),
                                             *[(n, tokenized[n], general_records[n]) for n in general]]}
     # token units: the step is a token budget (global_batch_tokens, or records x max_seq_len)
