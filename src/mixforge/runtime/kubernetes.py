@@ -106,12 +106,12 @@ class KubernetesRuntime:
             "metadata": {"name": f"{name}-config", "namespace": self.namespace, "labels": labels},
             "data": {"run_config.json": cfg.model_dump_json(indent=1)},
         }
-        replicas = {"Master": self._replica(1, name, labels)}
+        replicas = {"Master": self._replica(1, name, dict(labels))}
         if self.nodes > 1:
-            replicas["Worker"] = self._replica(self.nodes - 1, name, labels)
+            replicas["Worker"] = self._replica(self.nodes - 1, name, dict(labels))
         job = {
             "apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
-            "metadata": {"name": name, "namespace": self.namespace, "labels": labels},
+            "metadata": {"name": name, "namespace": self.namespace, "labels": dict(labels)},
             "spec": {"runPolicy": {"cleanPodPolicy": "None", "backoffLimit": self.backoff_limit},
                      "pytorchReplicaSpecs": replicas},
         }
@@ -154,12 +154,10 @@ class KubernetesRuntime:
                 "template": {"metadata": {"labels": labels}, "spec": pod}}
 
     def write(self, cfg: RunConfig, job_id: str) -> Path:
-        import yaml
-
         folder = Path(self.manifest_dir) if self.manifest_dir else _jobs_dir() / job_id
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{object_name(cfg.job_name, job_id)}.yaml"
-        path.write_text(yaml.safe_dump_all(self.render(cfg, job_id), sort_keys=False))
+        path.write_text(to_yaml(self.render(cfg, job_id)))
         return path
 
     # ---- launch -----------------------------------------------------------------------------------------
@@ -188,6 +186,20 @@ class KubernetesRuntime:
 
 def from_spec(spec: dict[str, Any]) -> KubernetesRuntime:
     return KubernetesRuntime(**{k: v for k, v in spec.items() if k != "kind"})
+
+
+def to_yaml(documents: list[dict[str, Any]]) -> str:
+    """Multi-document YAML in the order given; multi-line strings (the run config) as literal blocks."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+    Dumper.add_representer(str, text)
+    return yaml.dump_all(documents, Dumper=Dumper, sort_keys=False)
 
 
 def object_name(job_name: str, job_id: str) -> str:

@@ -79,7 +79,7 @@ class SlurmRuntime:
         if self.account:
             lines.append(f"#SBATCH --account={self.account}")
         lines += ["", f"# mixforge job {job_id}: resubmit this script to resume from the newest checkpoint",
-                  "set -euo pipefail", *([self.setup] if self.setup else []),
+                  "set -eo pipefail", *([self.setup] if self.setup else []),
                   'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
                   "export PYTHONUNBUFFERED=1",
                   # srun forwards scancel's SIGTERM to torchrun on each node, which forwards it to its ranks once
