@@ -182,16 +182,16 @@ def score_choices(
     for start in range(0, len(single), batch_size):
         batch = single[start:start + batch_size]
         width = max(len(r.prefix) for r in batch)
+        # Right padding and no attention mask: in a causal model a real position only attends to earlier
+        # positions, so pads (always later) change nothing, and attention keeps its causal fast path.
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, r in enumerate(batch):  # right padding: a causal model's real positions never see pads
+        for row, r in enumerate(batch):
             ids[row, : len(r.prefix)] = torch.tensor(r.prefix)
-            mask[row, : len(r.prefix)] = 1
         # the positions whose next-token distributions are needed: the prompt's last token onwards
         keep = sorted({p for r in batch for p in range(len(r.context) - 1, len(r.prefix))})
         where = {p: j for j, p in enumerate(keep)}
         with torch.inference_mode():
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+            logits = model(input_ids=ids.to(device),
                            logits_to_keep=torch.tensor(keep, device=device)).logits
         logp = torch.log_softmax(logits.float(), dim=-1)
         for row, r in enumerate(batch):
