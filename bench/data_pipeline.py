@@ -100,8 +100,9 @@ def run_prepare(path: str, out: str, max_seq_len: int) -> None:
 
 
 def run_fuzzy(path: str, rows: int) -> None:
-    from mixforge.data.dedup import NearDuplicates
+    from mixforge.data.filters import FuzzyDedupFilter, apply_filters
     from mixforge.data.load import iter_batches
+    from mixforge.data.rows import Row
 
     texts = []
     for batch, _ in iter_batches(path):
@@ -114,10 +115,15 @@ def run_fuzzy(path: str, rows: int) -> None:
         words = texts[i - 1].split()
         words[rng.randrange(len(words))] = "changed"
         texts[i] = " ".join(words)
-    near = NearDuplicates(0.8)
+    # the pipeline's own path: FuzzyDedupFilter over batches of 2,048 rows (MinHash of a batch, then LSH)
+    fuzzy = FuzzyDedupFilter(0.8)
+    counts: dict = {}
     t0 = time.perf_counter()
-    dupes = sum(1 for i, t in enumerate(texts) if near.check(i, t, index_duplicates=False))
+    for start in range(0, rows, 2_048):
+        batch = [Row(path, i + 1, {"id": str(i), "text": texts[i]}) for i in range(start, min(rows, start + 2_048))]
+        apply_filters(batch, [fuzzy], counts)
     seconds = time.perf_counter() - t0
+    dupes = counts["fuzzy_dedup"].get("dropped", 0)
     print(f"\nfuzzy dedup (MinHash 128 perms, LSH threshold 0.8) of {rows:,} rows: {seconds:.1f} s "
           f"({rows / seconds:,.0f} rows/s), {dupes:,} near-duplicates found ({rows // 50:,} planted), "
           f"peak RSS {_peak_mib():,.0f} MiB")

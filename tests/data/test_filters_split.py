@@ -124,3 +124,16 @@ def test_near_duplicate_groups_link_copies_and_chains():
     a3 = a2.replace(a2.split()[90], "yy", 1)
     groups = near_duplicate_groups([a, b, a2, a3, b + " tail"])
     assert groups.tolist() == [0, 1, 0, 0, 1]
+
+
+def test_batched_signatures_equal_datasketch_minhash():
+    from datasketch import MinHash
+
+    near = NearDuplicates(0.8)
+    texts = [document(random.Random(5)), "", "two words", "Punctuation, and CASE! differ; here too."]
+    for text, signature in zip(texts, near.signatures(texts), strict=True):
+        reference = MinHash(num_perm=128, hashfunc=int, permutations=near.permutations, scheme="affine32")
+        shingles = near.shingles(text)
+        if len(shingles):
+            reference.update_batch(shingles.tolist())
+        assert (reference.hashvalues == signature).all()

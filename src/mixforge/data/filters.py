@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
 from mixforge.data.dedup import ExactDedup, NearDuplicates
 from mixforge.data.rows import Reject, Row, preview
 
@@ -35,9 +37,20 @@ def record_text(record: dict[str, Any]) -> str:
 class RowFilter(Protocol):
     name: str
 
+    def begin_batch(self, texts: list[str]) -> None:
+        """Called with the texts of a batch before its rows are checked (batch work such as MinHash)."""
+        ...
+
     def check(self, row: Row, text: str) -> str | None:
         """None to keep the row, else the reason it is dropped."""
         ...
+
+
+class _PerRow:
+    """Filters that look at one row at a time have nothing to do per batch."""
+
+    def begin_batch(self, texts: list[str]) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -80,7 +93,7 @@ def quality_reason(text: str, q: Quality) -> str | None:
     return None
 
 
-class QualityFilter:
+class QualityFilter(_PerRow):
     name = "quality"
 
     def __init__(self, quality: Quality | None = None) -> None:
@@ -91,7 +104,7 @@ class QualityFilter:
         return f"low quality: {reason}" if reason else None
 
 
-class LanguageFilter:
+class LanguageFilter(_PerRow):
     """Keep rows detected as one of `languages` (ISO 639-1 codes as langdetect reports them: en, de, zh-cn ...).
     Texts shorter than `min_chars` are kept: too short to tell."""
 
@@ -137,7 +150,7 @@ class _Keys:
         return f"row {key & ((1 << 40) - 1)} of {self.files[key >> 40]}"
 
 
-class ExactDedupFilter:
+class ExactDedupFilter(_PerRow):
     name = "exact_dedup"
 
     def __init__(self) -> None:
@@ -155,9 +168,16 @@ class FuzzyDedupFilter:
     def __init__(self, threshold: float = 0.8, *, num_perm: int = 128, ngram: int = 5) -> None:
         self._near = NearDuplicates(threshold, num_perm=num_perm, ngram=ngram)
         self._keys = _Keys()
+        self._batch: dict[int, np.ndarray] = {}  # id(text) -> signature, for the batch being checked
+
+    def begin_batch(self, texts: list[str]) -> None:
+        self._batch = {id(t): sig for t, sig in zip(texts, self._near.signatures(texts), strict=True)}
 
     def check(self, row: Row, text: str) -> str | None:
-        found = self._near.check(self._keys.key(row), text, index_duplicates=False)
+        signature = self._batch.pop(id(text), None)
+        if signature is None:
+            signature = self._near.signatures([text])[0]
+        found = self._near.check_signature(self._keys.key(row), signature, index_duplicates=False)
         if not found:
             return None
         return f"a near-duplicate (Jaccard >= {self._near.threshold}) of {self._keys.where(min(found))}"  # type: ignore[arg-type]
@@ -169,8 +189,10 @@ def apply_filters(rows: list[Row], filters: list[RowFilter], counts: dict[str, C
     kept/dropped per filter name, added up over batches."""
     kept: list[Row] = []
     rejects: list[Reject] = []
-    for row in rows:
-        text = record_text(row.record)
+    texts = [record_text(row.record) for row in rows]
+    for f in filters:
+        f.begin_batch(texts)
+    for row, text in zip(rows, texts, strict=True):
         for f in filters:
             reason = f.check(row, text)
             tally = counts.setdefault(f.name, Counter())

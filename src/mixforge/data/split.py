@@ -111,8 +111,19 @@ def near_duplicate_groups(texts: Iterable[str], *, threshold: float = 0.8, ngram
     near = NearDuplicates(threshold, ngram=ngram)
     uf = _UnionFind()
     n = 0
-    for i, text in enumerate(texts):
-        for other in near.check(i, text):
-            uf.union(i, int(other))  # type: ignore[arg-type]
-        n = i + 1
+    batch: list[str] = []
+
+    def flush() -> None:
+        nonlocal n
+        for i, found in enumerate(near.check_many(list(range(n, n + len(batch))), batch), start=n):
+            for other in found:
+                uf.union(i, int(other))  # type: ignore[arg-type]
+        n += len(batch)
+        batch.clear()
+
+    for text in texts:
+        batch.append(text)
+        if len(batch) >= 1_024:
+            flush()
+    flush()
     return np.array([uf.find(i) for i in range(n)], dtype=np.int64)
