@@ -59,7 +59,7 @@ def results(tiny_model_dir, answer_b_model, task_files, tmp_path_factory):
         {"step": 20, "val_loss/domain": 1.2, "val_loss/general": 1.7, "kl_to_base": 0.3},
         {"step": 30, "train_loss": 1.0},
     ]))
-    (run / "mixture_manifest.json").write_text(json.dumps({"customer_data_percent": 75, "replay": {"math": 25}}))
+    (run / "mix_manifest.json").write_text(json.dumps({"customer_data_percent": 75, "replay": {"math": 25}}))
     tasks = [EvalTask.multiple_choice("general", path=str(task_files["mc"])),
              EvalTask.classification("domain", path=str(task_files["cls"]), labels=str(task_files["labels"]))]
     return {"base": evaluate(str(tiny_model_dir), tasks, show_progress=False),
@@ -93,7 +93,7 @@ def test_report_html_is_self_contained_with_table_and_plots(results, tmp_path):
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
-    assert any(link.endswith("mixture_manifest.json") for link in page.links)
+    assert any(link.endswith("mix_manifest.json") for link in page.links)
     html = report.html.read_text(encoding="utf-8")
     assert "customer_data_percent" in html and "src=\"plots/" not in html  # manifest embedded, no file refs
     md = report.markdown.read_text(encoding="utf-8")

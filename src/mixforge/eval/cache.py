@@ -22,7 +22,7 @@ from typing import Any
 CACHE_VERSION = "1"
 # files that define a checkpoint's behaviour (anything else in the folder, e.g. logs, is ignored)
 _CHECKPOINT_SUFFIXES = {".safetensors", ".bin", ".json", ".model", ".txt", ".jinja", ".tiktoken", ".py"}
-_SKIP_NAMES = {"metrics.jsonl", "mixture_manifest.json", "trainer_state.json", "training_args.bin"}
+_SKIP_NAMES = {"metrics.jsonl", "mixture_manifest.json", "mix_manifest.json", "trainer_state.json", "training_args.bin"}
 
 
 def default_cache_dir() -> Path:
@@ -36,6 +36,7 @@ def write_text_atomic(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results and reports are ordinary readable files
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)

@@ -11,9 +11,10 @@ same questions (by id) for the base and the run, so the interval reflects the di
 models on one benchmark rather than the benchmark's own sampling noise twice.
 
 Plots (grouped bars; per-source validation loss and KL-to-base curves read from a run's `metrics.jsonl`),
-links to each run's `mixture_manifest.json` (its content is embedded in the HTML too), per-subject general
-accuracy. Written as `report.md` (+ `plots/*.png`), one self-contained `report.html` (images base64-embedded;
-opens without a server) and `report.json`; logged to MLflow when a tracking URI or run id is given.
+links to each run's mixture manifest (`mix_manifest.json` or `mixture_manifest.json`; its content is embedded
+in the HTML too), per-subject general accuracy. Written as `report.md` (+ `plots/*.png`), one self-contained
+`report.html` (images base64-embedded; opens without a server) and `report.json`; logged to MLflow when a
+tracking URI or run id is given.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from mixforge.eval.metrics import classification_report, macro_f1_indices, paire
 from mixforge.eval.tasks import EvalResult, TaskResult
 
 Interval = tuple[float, float]
+# a run folder's mixture manifest: the training recipe writes mix_manifest.json (mixforge.mix.manifest)
+MANIFEST_NAMES = ("mixture_manifest.json", "mix_manifest.json")
 
 
 @dataclass
@@ -268,7 +271,8 @@ def forgetting_report(
     manifests: dict[str, Any] = {}
     training: dict[str, list[dict]] = {}
     for row in rows:
-        manifest = find_run_file(row.model, "mixture_manifest.json", run_dirs.get(row.run))
+        manifest = next((m for name in MANIFEST_NAMES
+                         if (m := find_run_file(row.model, name, run_dirs.get(row.run)))), None)
         if manifest:
             row.manifest = _relative(manifest.resolve(), out.resolve())
             try:
