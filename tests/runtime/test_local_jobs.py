@@ -87,6 +87,10 @@ def test_kill_stop_and_resume_end_with_the_weights_of_an_uninterrupted_run(tiny_
     assert job.id in listed.stdout and "succeeded" in listed.stdout
     logs = CliRunner().invoke(app, ["jobs", "logs", job.id, "-n", "200"])
     assert "attempt 3" in logs.stdout
+    followed = CliRunner().invoke(app, ["jobs", "logs", job.id, "--follow"])  # a finished job: all, then return
+    assert followed.exit_code == 0 and "attempt 1" in followed.stdout and "attempt 3" in followed.stdout
+    again = CliRunner().invoke(app, ["jobs", "stop", job.id])
+    assert "succeeded already" in again.stdout
 
 
 def test_a_process_that_dies_at_once_is_failed_with_its_last_lines(tmp_path, sft_data):
@@ -99,6 +103,15 @@ def test_a_process_that_dies_at_once_is_failed_with_its_last_lines(tmp_path, sft
     assert job.wait(timeout=30) == "failed"
     assert job.record.message.endswith("ValueError: boom") and job.record.ended_at is not None
     assert [j.id for j in list_jobs() if j.id == job.id]
+
+
+def test_an_interpreter_that_cannot_start_fails_the_job_at_once(tmp_path, sft_data):
+    from mixforge.errors import ConfigError
+    from mixforge.runtime.local import LocalRuntime
+
+    with pytest.raises(ConfigError, match="could not start"):
+        LocalRuntime(python=str(tmp_path / "no-python")).launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"))
+    assert list_jobs(1)[0].record.status == "failed"
 
 
 def test_a_reused_pid_is_not_taken_for_the_job(tmp_path):

@@ -88,9 +88,13 @@ def logs(
 @app.command("stop")
 def stop(job_id: str = typer.Argument(..., help="A job id (a unique prefix is enough).")) -> None:
     """Stop a job cleanly: it saves a checkpoint, then exits (`resume` continues it)."""
-    from mixforge.runtime.jobs import stop_job
+    from mixforge.runtime.jobs import get_job
 
-    job = stop_job(job_id)
+    job = get_job(job_id)
+    if not job.record.active:
+        typer.echo(f"job {job.id} is {job.record.status} already")
+        return
+    job.stop()
     typer.echo(f"asked job {job.id} to stop (checkpoint, then exit); `mixforge jobs status {job.id}` shows when it has")
 
 

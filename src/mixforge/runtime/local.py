@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mixforge.config import RunConfig
+from mixforge.errors import ConfigError
 from mixforge.runtime.jobs import Job, JobRecord, JobRegistry, log_tail, new_job_id, read_result, register
 
 
@@ -75,9 +76,13 @@ def start_process(cfg: RunConfig, *, kind: str, spec: dict[str, Any], command, j
     with log_path.open("ab") as log:
         log.write(f"[mixforge] job {record.id} attempt {record.attempts}: {' '.join(argv)}\n".encode())
         log.flush()
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True, cwd=record.workdir or None,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        try:
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True, cwd=record.workdir or None,
+                                       env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        except OSError as exc:  # e.g. the interpreter is missing: the job must not stay "queued" forever
+            registry.save(replace(record, status="failed", ended_at=time.time(), message=f"could not start: {exc}"))
+            raise ConfigError(f"could not start job {record.id}: {exc}") from None
     record = registry.save(replace(record, status="running", pid=process.pid, pid_started=_started(process.pid),
                                    started_at=time.time(), ended_at=None, stop_requested=False, message=""))
     return Job(record, registry, process)
