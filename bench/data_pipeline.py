@@ -2,7 +2,7 @@
 lengths with the tiny-chat tokenizer and chat template) -> save, then the same at 1,000,000 rows, then fuzzy
 dedup of 100,000 rows. Prints rows/s and peak RSS per stage.
 
-    .venv/bin/python bench/data_pipeline.py                 # 33k + 1M rows + fuzzy dedup 100k
+    .venv/bin/python bench/data_pipeline.py                 # 33k (without, then with filters) + 1M + fuzzy 100k
     .venv/bin/python bench/data_pipeline.py --rows 33000 --skip-million --skip-fuzzy
 
 Each measurement runs in a fresh process (RSS peaks do not carry over). The anchor (FACTS.md): the Nova
@@ -73,7 +73,7 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_prepare(path: str, out: str, max_seq_len: int) -> None:
+def run_prepare(path: str, out: str, max_seq_len: int, filters: bool) -> None:
     from mixforge.models.registry import load_tokenizer, model_info
 
     load_tokenizer("tiny-chat")  # build/load the preset and import transformers before the clock starts
@@ -83,10 +83,11 @@ def run_prepare(path: str, out: str, max_seq_len: int) -> None:
     rss0 = _peak_mib()
     t0 = time.perf_counter()
     report = prepare(path, mapping="question=question,answer=answer,id=id", method="sft_lora", model="tiny-chat",
-                     out_dir=out, max_seq_len=max_seq_len, quality=False, dedup="none")
+                     out_dir=out, max_seq_len=max_seq_len, quality=filters, dedup="exact" if filters else "none")
     seconds = time.perf_counter() - t0
     rows = report.rows_read
-    print(f"\n{rows:,} rows, {os.path.getsize(path) / 2**20:,.0f} MiB: end to end {seconds:.2f} s "
+    what = "with the default filters (quality, exact dedup)" if filters else "load -> save, no filters"
+    print(f"\n{rows:,} rows, {os.path.getsize(path) / 2**20:,.0f} MiB, {what}: end to end {seconds:.2f} s "
           f"({rows / seconds:,.0f} rows/s), peak RSS {_peak_mib():,.0f} MiB (before the run {rss0:,.0f} MiB; "
           "tokenizer and transformers loaded)")
     print(f"{'stage':<10}{'rows in':>12}{'seconds':>10}{'rows/s':>12}{'peak RSS MiB':>14}")
@@ -142,22 +143,26 @@ def main() -> None:
     args = p.parse_args()
     if args._child:
         kind, path, rest = args._child[0], args._child[1], args._child[2:]
-        run_prepare(path, rest[0], int(rest[1])) if kind == "prepare" else run_fuzzy(path, int(rest[0]))
+        if kind == "prepare":
+            run_prepare(path, rest[0], int(rest[1]), rest[2] == "1")
+        else:
+            run_fuzzy(path, int(rest[0]))
         return
     work = Path(args.workdir or tempfile.mkdtemp(prefix="mixforge-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    jobs = [("prepare", args.rows)]
+    jobs = [("prepare", args.rows, False), ("prepare", args.rows, True)]
     if not args.skip_million:
-        jobs.append(("prepare", args.million))
+        jobs.append(("prepare", args.million, False))
     if not args.skip_fuzzy:
-        jobs.append(("fuzzy", args.fuzzy_rows))
-    for kind, rows in jobs:
+        jobs.append(("fuzzy", args.fuzzy_rows, False))
+    for kind, rows, filters in jobs:
         path = work / f"medreason_{rows}.jsonl"
         if not path.exists():
             t0 = time.perf_counter()
             generate(path, rows)
             print(f"generated {path} ({rows:,} rows) in {time.perf_counter() - t0:.1f} s")
-        extra = [str(work / f"out_{rows}"), str(args.max_seq_len)] if kind == "prepare" else [str(rows)]
+        extra = ([str(work / f"out_{rows}"), str(args.max_seq_len), str(int(filters))] if kind == "prepare"
+                 else [str(rows)])
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
         subprocess.run([sys.executable, __file__, "--_child", kind, str(path), *extra], check=True, env=env)
 
