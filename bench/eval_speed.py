@@ -41,6 +41,8 @@ def mmlu_like(n: int, seed: int) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="tiny-20m")
+    ap.add_argument("--model", help="Any model directory or hub id instead of a tiny preset.")
+    ap.add_argument("--device", help="e.g. cuda (default: CPU).")
     ap.add_argument("--questions", type=int, default=200)
     ap.add_argument("--shots", type=int, default=0)
     ap.add_argument("--answer-format", choices=["letter", "text"], default="letter")
@@ -64,7 +66,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mixforge-eval-bench-"))
     data = work / "mmlu_like.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in mmlu_like(args.questions, seed=0)), encoding="utf-8")
-    ckpt = load_checkpoint(resolve(args.preset))
+    ckpt = load_checkpoint(args.model or resolve(args.preset), device=args.device)
+    name = args.model or args.preset
     task = EvalTask.multiple_choice("general", path=str(data), shots=args.shots, answer_format=args.answer_format,
                                     chat=args.chat)
 
@@ -84,7 +87,7 @@ def main() -> None:
     max_diff = max(abs(a - b) for x, y in zip(ours.examples, theirs.examples, strict=True)
                    for a, b in zip(x["logliks"], y["logliks"], strict=True))
     figures = {
-        "preset": args.preset, "parameters": parameter_count(ckpt.model), "questions": n, "shots": args.shots,
+        "model": name, "parameters": parameter_count(ckpt.model), "questions": n, "shots": args.shots,
         "answer_format": args.answer_format, "chat": args.chat, "batch_size": args.batch_size,
         "threads": args.threads,
         "mixforge_s": round(t1 - t0, 3), "lm_eval_s": round(t2 - t1, 3),
@@ -94,7 +97,7 @@ def main() -> None:
         "mixforge_acc_norm": ours.metrics["acc_norm"], "lm_eval_acc_norm": theirs.metrics["acc_norm"],
         "identical_per_question": same, "max_loglik_diff": max_diff,
     }
-    print(f"{args.preset} ({figures['parameters']:,} parameters), {n} questions, {args.shots}-shot, "
+    print(f"{name} ({figures['parameters']:,} parameters), {n} questions, {args.shots}-shot, "
           f"{args.answer_format} choices, chat={args.chat}, batch {args.batch_size}, {args.threads} threads")
     print(f"  mixforge : {figures['mixforge_q_per_s']:8.2f} questions/s ({figures['mixforge_s']} s)  "
           f"acc {ours.metrics['acc']:.4f}  acc_norm {ours.metrics['acc_norm']:.4f}")

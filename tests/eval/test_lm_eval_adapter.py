@@ -54,3 +54,19 @@ def test_any_harness_task_from_a_local_yaml(tiny_model_dir, task_files, tmp_path
     out = run_lm_eval(str(tiny_model_dir), ["local_mc"], include_path=tmp_path, include_defaults=False, limit=4)
     assert 0.0 <= out["results"]["local_mc"]["acc,none"] <= 1.0
     assert out["n-samples"]["local_mc"]["effective"] == 4
+
+
+def test_eval_cli_runs_a_local_harness_task(tiny_model_dir, task_files, tmp_path):
+    from typer.testing import CliRunner
+
+    from mixforge.cli.app import app
+    from mixforge.eval.lm_eval_adapter import export_multiple_choice
+
+    ckpt = load_checkpoint(str(tiny_model_dir))
+    name = export_multiple_choice(ckpt.tokenizer, EvalTask.multiple_choice("general", path=str(task_files["mc"])),
+                                  tmp_path)
+    res = CliRunner().invoke(app, ["eval", "--model", str(tiny_model_dir), "--lm-eval", name, "--include-path",
+                                   str(tmp_path), "--no-harness-tasks"])
+    assert res.exit_code == 0, res.output
+    ours = evaluate_task(ckpt, EvalTask.multiple_choice("general", path=str(task_files["mc"])))
+    assert f"acc,none={ours.metrics['acc']:.4f}" in res.output

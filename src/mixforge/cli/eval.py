@@ -86,6 +86,9 @@ def eval_command(
     lm_eval_task: list[str] = typer.Option([], "--lm-eval", help="An lm-evaluation-harness task to run too "
                                            "(needs the lm-eval extra); repeatable."),
     include_path: Path | None = typer.Option(None, help="A folder of your own lm-eval task YAMLs."),
+    harness_tasks: bool = typer.Option(True, "--harness-tasks/--no-harness-tasks", help="Index lm-eval's "
+                                       "bundled tasks (seconds); --no-harness-tasks when only --include-path "
+                                       "tasks run."),
 ) -> None:
     """Evaluate a checkpoint on multiple-choice, classification and QA tasks (and lm-eval tasks)."""
     from mixforge.eval.evaluator import evaluate
@@ -104,8 +107,8 @@ def eval_command(
     if lm_eval_task:
         from mixforge.eval.lm_eval_adapter import run_lm_eval
 
-        harness = run_lm_eval(model, lm_eval_task, adapter=adapter, include_path=include_path, limit=limit,
-                              batch_size=batch_size)
+        harness = run_lm_eval(model, lm_eval_task, adapter=adapter, include_path=include_path,
+                              include_defaults=harness_tasks, limit=limit, batch_size=batch_size)
         for name, metrics in harness["results"].items():
             shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
             typer.echo(f"lm-eval {name}: {shown}")

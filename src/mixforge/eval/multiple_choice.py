@@ -252,7 +252,8 @@ def task_prompts(tokenizer, task: EvalTask, questions: Sequence[MCQuestion]) -> 
     """The exact prompt of every question of `task` (shots included)."""
     if task.shots:
         pool_path = task.shots_path or task.path
-        pool = parse_mc(read_records(pool_path, subset=task.subset, split=task.split), path=pool_path,
+        split = task.shots_split if task.shots_path else task.split  # a hub id's dev split, or the task's own
+        pool = parse_mc(read_records(pool_path, subset=task.subset, split=split), path=pool_path,
                         prefix="shot" if task.shots_path else "q")
     else:
         pool = []

@@ -53,6 +53,7 @@ class EvalTask(BaseModel):
     shots_path: str | None = Field(
         None, description="Where shots come from; default: the task's own file, never the question itself."
     )
+    shots_split: str = Field("dev", description="Hub dataset split the shots come from (MMLU: dev).")
     seed: int = Field(0, description="Seed of the shot selection (the same seed gives the same prompts).")
     answer_format: Literal["letter", "text"] = Field(
         "letter", description="Score the choice letters ('A', 'B', ...) or the choices' own text."
