@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.markup import escape
@@ -42,6 +42,7 @@ class PreparedSplit:
     name: str
     path: str
     rows: int
+    owner: Any = field(default=None, repr=False, compare=False)  # keeps the loader (and its files) alive
 
     def __len__(self) -> int:
         return self.rows
@@ -166,7 +167,8 @@ class DatasetLoader:
         ratios = tuple(r for r in (train, validation, test) if r) if test else (train, validation)
         self._split = {"split": ratios, "seed": seed, "stratify": stratify}
         report = self._run()
-        return tuple(PreparedSplit(name, path, report.rows_written[name]) for name, path in report.files.items())
+        return tuple(PreparedSplit(name, path, report.rows_written[name], owner=self)
+                     for name, path in report.files.items())
 
     def save(self, path: str | os.PathLike[str], *, format: str | None = None) -> str:
         """Write the prepared rows to `path` (any fsspec path), atomically; after `split`, `path` gets the train
