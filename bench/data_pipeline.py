@@ -138,6 +138,7 @@ def main() -> None:
     p.add_argument("--max-seq-len", type=int, default=4_096, help="token limit of the length check")
     p.add_argument("--skip-million", action="store_true")
     p.add_argument("--skip-fuzzy", action="store_true")
+    p.add_argument("--million-filters", action="store_true", help="also run the 1M rows with the default filters")
     p.add_argument("--workdir", default=None)
     p.add_argument("--_child", nargs="*", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -153,6 +154,8 @@ def main() -> None:
     jobs = [("prepare", args.rows, False), ("prepare", args.rows, True)]
     if not args.skip_million:
         jobs.append(("prepare", args.million, False))
+        if args.million_filters:
+            jobs.append(("prepare", args.million, True))
     if not args.skip_fuzzy:
         jobs.append(("fuzzy", args.fuzzy_rows, False))
     for kind, rows, filters in jobs:
