@@ -61,3 +61,23 @@ def test_chat_command(answer_b_model):
                         input="Classify: my bill\n/reset\nClassify: hello\n/exit\n")
     assert res.exit_code == 0, res.output
     assert res.output.count("model> billing") == 2 and "(conversation reset)" in res.output
+
+
+def test_report_command_evaluates_checkpoints(answer_b_model, tiny_model_dir, task_files, tmp_path):
+    res = runner.invoke(app, ["report", f"base={tiny_model_dir}", str(answer_b_model), "--general",
+                              str(task_files["mc"]), "--domain", str(task_files["cls"]), "--labels",
+                              str(task_files["labels"]), "--out", str(tmp_path / "rep"), "--n-resamples", "50"])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert [r["run"] for r in saved["rows"]] == ["base", answer_b_model.name]
+    assert saved["rows"][1]["general"] == ANSWERS.count("B") / 12
+
+
+def test_run_names_come_from_the_run_folder():
+    from mixforge.cli.eval import _run_name
+
+    assert _run_name("runs/medical/final") == ("medical", "runs/medical/final")
+    assert _run_name("runs/medical/checkpoints/step-000040") == ("medical@step-000040",
+                                                                 "runs/medical/checkpoints/step-000040")
+    assert _run_name("mixed=runs/x/final") == ("mixed", "runs/x/final")
+    assert _run_name("results/base.json") == ("base", "results/base.json")

@@ -120,8 +120,11 @@ def _run_name(spec: str) -> tuple[str, str]:
     if sep and name and path:
         return name, path
     p = Path(spec.rstrip("/"))
-    if p.name in {"final", "merged", "adapter"} or p.name.startswith(("checkpoint", "step")):
+    if p.name in {"final", "merged", "adapter"}:
         return p.parent.name or spec, spec
+    if p.name.startswith(("checkpoint", "step")):  # runs/NAME/checkpoints/step-000040 -> NAME@step-000040
+        run = p.parent.parent if p.parent.name in {"checkpoints", "ckpt"} else p.parent
+        return f"{run.name}@{p.name}" if run.name else spec, spec
     return (p.stem if p.suffix == ".json" else p.name) or spec, spec
 
 
