@@ -219,3 +219,15 @@ def test_read_prepared_reads_jsonl_parquet_and_directories(tmp_path):
     (tmp_path / "bad.jsonl").write_bytes(jl(GOOD[0]) + b"{oops\n")
     with pytest.raises(DataError, match="row 2"):
         list(read_prepared(tmp_path / "bad.jsonl"))
+
+
+def test_saved_dataset_dict_picks_a_split(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    DatasetDict({"train": Dataset.from_list(GOOD), "validation": Dataset.from_list(GOOD[:1])}).save_to_disk(
+        str(tmp_path / "dd"))
+    assert load_records(str(tmp_path / "dd")) == GOOD
+    assert load_records(str(tmp_path / "dd"), split="validation") == GOOD[:1]
+    with pytest.raises(DataError, match="no split 'test'") as info:
+        load_records(str(tmp_path / "dd"), split="test")
+    assert "--input-split" in info.value.hint

@@ -55,6 +55,7 @@ def prepare_cmd(
     input_format: str | None = typer.Option(None, help="Force the input format (jsonl, json, csv, tsv, parquet, "
                                             "arrow, hf_disk, hub)."),
     json_key: str | None = typer.Option(None, help="JSON input: the key holding the list of records."),
+    input_split: str = typer.Option("train", help="Saved dataset directory or hub id: the split to read."),
     stages: bool = typer.Option(False, help="Also print time, rows/s and peak memory per stage."),
 ) -> None:
     """Sanitize, transform, validate, filter, split and save INPUTS in one streaming pass."""
@@ -66,7 +67,7 @@ def prepare_cmd(
         marker_action=marker_action, quality=quality, languages=_csv(lang),  # type: ignore[arg-type]
         dedup=dedup, fuzzy_threshold=fuzzy_threshold, labels=_csv(labels), split=split, seed=seed,
         stratify=stratify, format=format, strict=strict, min_rows=min_rows, max_rows=max_rows,  # type: ignore[arg-type]
-        input_format=input_format, json_key=json_key, progress=True,  # type: ignore[arg-type]
+        input_format=input_format, json_key=json_key, input_split=input_split, progress=True,  # type: ignore[arg-type]
     )
     _print_report(report, stages=stages)
 

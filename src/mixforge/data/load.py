@@ -486,7 +486,7 @@ def _read_hf_disk(path: str, *, batch_size: int, split: str) -> Iterator[Batch]:
     if isinstance(ds, DatasetDict):
         if split not in ds:
             raise DataError(f"no split {split!r}; the dataset has {', '.join(ds)}", path=path,
-                            hint="pick one with split= (CLI: --split-name)")
+                            hint="pick one with input_split= (CLI: --input-split)")
         ds = ds[split]
     yield from _arrow_rows(path, ds.with_format("arrow").iter(batch_size=batch_size))
 

@@ -249,6 +249,7 @@ def prepare(
     max_rows: int | None = None,
     input_format: Format | None = None,
     json_key: str | None = None,
+    input_split: str = "train",
     batch_size: int = 2_048,
     progress: bool = False,
 ) -> PrepareReport:
@@ -264,7 +265,7 @@ def prepare(
     method_name = parse_method(method)
     kind: RecordKind = RECORD_KIND[method_name]
     ratios = parse_ratios(split) if split is not None else None
-    read = {"format": input_format, "json_key": json_key}
+    read = {"format": input_format, "json_key": json_key, "split": input_split}
     cmap = resolve_mapping(input, mapping, **read)
     check_shape(cmap, kind)
     filters = _filters(quality=quality, languages=languages, dedup=dedup, fuzzy_threshold=fuzzy_threshold)
@@ -537,13 +538,14 @@ def validate_input(
     max_rows: int | None = None,
     input_format: Format | None = None,
     json_key: str | None = None,
+    input_split: str = "train",
     strict: bool = False,
     batch_size: int = 2_048,
 ) -> tuple[ValidationReport, Counter[str]]:
     """Check `input` as it is (no sanitizing, nothing written): the validation report, plus the rows that
     could not even be read or mapped, per "stage/rule". `strict=True` raises DataError when anything failed."""
     kind: RecordKind = RECORD_KIND[parse_method(method)]
-    read = {"format": input_format, "json_key": json_key}
+    read = {"format": input_format, "json_key": json_key, "split": input_split}
     cmap = resolve_mapping(input, mapping, **read)
     check_shape(cmap, kind)
     mdl = _load_model(model, max_seq_len)
