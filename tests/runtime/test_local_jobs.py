@@ -114,6 +114,34 @@ def test_an_interpreter_that_cannot_start_fails_the_job_at_once(tmp_path, sft_da
     assert list_jobs(1)[0].record.status == "failed"
 
 
+def test_workers_left_by_a_killed_launcher_are_ended(tmp_path, sft_data):
+    """torchrun starts each worker in a session of its own: when torchrun is killed -9 they would train on,
+    unwatched. A fake launcher with one such worker stands in for it here."""
+    import psutil
+
+    from mixforge.runtime.local import LocalRuntime
+
+    launcher = tmp_path / "launcher.sh"
+    launcher.write_text('#!/bin/sh\nsetsid python3 -c "import time; time.sleep(120)" "$3" &\nexec sleep 120\n')
+    launcher.chmod(0o755)
+    job = LocalRuntime(python=str(launcher)).launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"))
+    config = str(tmp_path / "o" / "run_config.json")
+
+    def workers() -> list[psutil.Process]:
+        return [p for p in psutil.process_iter(["cmdline"]) if config in (p.info["cmdline"] or [])
+                and p.pid != job.pid and p.status() != psutil.STATUS_ZOMBIE]
+
+    try:
+        wait_for(lambda: workers(), timeout=20, what="the worker")
+        os.kill(job.pid, signal.SIGKILL)
+        wait_for(lambda: job.status == "failed", timeout=20, what="failed")
+        assert "killed 1 leftover process" in job.record.message
+        wait_for(lambda: not workers(), timeout=10, what="the worker to end")
+    finally:  # whatever happened, leave no sleeper behind
+        for process in [*workers(), *([psutil.Process(job.pid)] if psutil.pid_exists(job.pid) else [])]:
+            process.kill()
+
+
 def test_a_reused_pid_is_not_taken_for_the_job(tmp_path):
     from mixforge.runtime.jobs import JobRecord
     from mixforge.runtime.local import poll

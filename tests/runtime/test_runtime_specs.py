@@ -37,3 +37,18 @@ def test_lazy_public_names():
 
     assert mixforge.TorchrunRuntime is TorchrunRuntime and mixforge.KubernetesRuntime is KubernetesRuntime
     assert callable(mixforge.jobs.list_jobs) and mixforge.get_job is mixforge.jobs.get_job
+
+
+def test_mlflow_run_id_comes_from_the_result_or_else_the_newest_checkpoint(tmp_path):
+    import json
+
+    from mixforge.runtime.jobs import mlflow_run_id
+
+    assert mlflow_run_id(str(tmp_path)) is None
+    for step, run_id in [(2, "old"), (4, "new")]:
+        folder = tmp_path / "checkpoints" / f"step-{step:06d}"
+        folder.mkdir(parents=True)
+        (folder / "state.json").write_text(json.dumps({"step": step, "mlflow_run_id": run_id}))
+    assert mlflow_run_id(str(tmp_path)) == "new"  # a run still going
+    (tmp_path / "result.json").write_text(json.dumps({"status": "succeeded", "mlflow_run_id": "final"}))
+    assert mlflow_run_id(str(tmp_path)) == "final"

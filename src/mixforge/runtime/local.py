@@ -101,7 +101,8 @@ def poll(record: JobRecord) -> JobRecord:
         return replace(record, status=status, ended_at=result_file.stat().st_mtime,
                        mlflow_run_id=result.get("mlflow_run_id") or record.mlflow_run_id)
     ended = _mtime(record.log_path) or time.time()
-    tail = log_tail(record.log_path)
+    leftovers = _kill_leftovers(record)  # e.g. torchrun's workers, when torchrun itself was killed
+    tail = log_tail(record.log_path) + (f"\n[mixforge] killed {leftovers} leftover process(es)" if leftovers else "")
     if record.stop_requested:  # stopped hard (e.g. Ray): the newest periodic checkpoint is where resume goes on
         return replace(record, status="stopped", ended_at=ended,
                        message="stopped without a final checkpoint; resume continues from the newest one\n" + tail)
@@ -145,6 +146,28 @@ def _alive(pid: int, started: float | None) -> bool:
         return started is None or abs(process.create_time() - started) < 1.0
     except psutil.Error:
         return False
+
+
+def _kill_leftovers(record: JobRecord) -> int:
+    """SIGKILL processes still running this job's config after the launched process died (torchrun starts each
+    worker in a session of its own, so a killed torchrun leaves its workers training). Only processes started
+    after the job's own, whose command line names the job's run_config.json."""
+    import psutil
+
+    config_path = str(Path(record.output_path) / "run_config.json")
+    killed = 0
+    for process in psutil.process_iter(["cmdline", "create_time"]):
+        try:
+            if config_path not in (process.info["cmdline"] or []):
+                continue
+            if record.pid_started and process.info["create_time"] < record.pid_started - 1.0:
+                continue
+            if process.status() != psutil.STATUS_ZOMBIE:
+                process.kill()
+                killed += 1
+        except psutil.Error:
+            continue
+    return killed
 
 
 def _reap(pid: int) -> None:
