@@ -82,3 +82,16 @@ def test_gold_from_assistant_turn_and_text_records(tmp_path, answer_b_model):
     result = evaluate_task(load_checkpoint(str(answer_b_model)),
                            EvalTask.classification("d", path=str(path), labels=LABELS))
     assert [e["gold"] for e in result.examples] == ["refund", "shipping"]
+
+
+def test_text_field_reads_raw_records(answer_b_model, tmp_path):
+    path = write_jsonl(tmp_path / "raw.jsonl", [{"id": "f1", "feedback": "Classify: my bill", "label": "Billing"},
+                                                {"id": "f2", "feedback": "Classify: lost parcel", "label": "shipping"}])
+    task = EvalTask.classification("d", path=str(path), labels=LABELS, text_field="feedback")
+    result = evaluate_task(load_checkpoint(str(answer_b_model)), task)
+    assert result.per_example("pred") == {"f1": "billing", "f2": "billing"}
+    assert result.metrics["accuracy"] == 0.5
+    with pytest.raises(DataError) as err:
+        evaluate_task(load_checkpoint(str(answer_b_model)),
+                      EvalTask.classification("d", path=str(path), labels=LABELS, text_field="comment"))
+    assert err.value.row == 1 and err.value.field == "comment"

@@ -67,7 +67,8 @@ def build_trie(tokenizer, labels: Sequence[str], stop_id: int) -> LabelTrie:
 
 
 def load_examples(task: EvalTask) -> list[ClsExample]:
-    examples = parse_classification(read_records(task.path, subset=task.subset, split=task.split), path=task.path)
+    examples = parse_classification(read_records(task.path, subset=task.subset, split=task.split), path=task.path,
+                                    text_field=task.text_field)
     return examples[: task.limit] if task.limit else examples
 
 

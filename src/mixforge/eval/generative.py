@@ -20,7 +20,8 @@ def evaluate_generative(
     progress: Callable[[int], None] | None = None,
 ) -> TaskResult:
     started = time.perf_counter()
-    examples = parse_qa(read_records(task.path, subset=task.subset, split=task.split), path=task.path)
+    examples = parse_qa(read_records(task.path, subset=task.subset, split=task.split), path=task.path,
+                        text_field=task.text_field)
     examples = examples[: task.limit] if task.limit else examples
     replies = generate_texts(model, tokenizer, [e.messages for e in examples], chat=task.chat,
                              max_new_tokens=task.max_new_tokens, batch_size=batch_size, progress=progress)

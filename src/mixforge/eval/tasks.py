@@ -6,7 +6,8 @@ as a Hugging Face hub dataset, e.g. `cais/mmlu` with `subset="all"`, `split="tes
 - multiple choice (MMLU's format): {"question": str, "choices": [str, ...], "answer": 1 | "B",
   "subject": str (optional), "id": str (optional)}
 - classification: {"messages": [..., {"role": "user", ...}], "label": str} (a final assistant turn is the
-  label when "label" is absent, and is never shown to the model) or {"text": str, "label": str}
+  label when "label" is absent, and is never shown to the model) or {"text": str, "label": str}; with
+  `text_field="feedback"` the prompt is that field's text as one user turn
 - generative QA: {"question": str | "messages": [...], "answer": str | "answers": [str, ...]}
 """
 
@@ -62,6 +63,9 @@ class EvalTask(BaseModel):
     labels: str | tuple[str, ...] | None = Field(
         None, description="The label set (a file, one label a line, or a list); generation is constrained to it."
     )
+    text_field: str | None = Field(
+        None, description="Read the prompt from this string field (e.g. 'feedback') instead of messages/text."
+    )
     normalize: Literal["none", "strip", "casefold"] = Field(
         "casefold",
         description="Label normalization before comparing: none; strip (trim, collapse inner whitespace); "
@@ -75,6 +79,8 @@ class EvalTask(BaseModel):
         problems = []
         if self.kind != "multiple_choice" and (self.shots or self.shots_path):
             problems.append(f"shots: only multiple-choice tasks take shots (task {self.name!r} is {self.kind})")
+        if self.kind == "multiple_choice" and self.text_field:
+            problems.append(f"text_field: multiple-choice tasks read 'question' (task {self.name!r})")
         if self.kind != "classification" and self.labels is not None:
             problems.append(f"labels: only classification tasks take a label set (task {self.name!r})")
         if problems:
@@ -210,8 +216,14 @@ def parse_mc(rows: list[dict[str, Any]], *, path: str, prefix: str = "q") -> lis
     return out
 
 
-def _prompt_messages(row: dict[str, Any], *, path: str, n: int, answer_field: str) -> tuple[list[dict], str | None]:
+def _prompt_messages(
+    row: dict[str, Any], *, path: str, n: int, answer_field: str, text_field: str | None = None
+) -> tuple[list[dict], str | None]:
     """The prompt turns of a record and the answer its final assistant turn carries (if any)."""
+    if text_field is not None:
+        if not isinstance(row.get(text_field), str):
+            raise DataError(f"missing string field {text_field!r}", path=path, row=n, field=text_field)
+        return [{"role": "user", "content": row[text_field]}], None
     if "messages" in row:
         messages = row["messages"]
         if not isinstance(messages, list) or not messages:
@@ -232,10 +244,12 @@ def _prompt_messages(row: dict[str, Any], *, path: str, n: int, answer_field: st
     raise DataError(f"a record needs 'messages' or 'text' (and '{answer_field}')", path=path, row=n)
 
 
-def parse_classification(rows: list[dict[str, Any]], *, path: str) -> list[ClsExample]:
+def parse_classification(
+    rows: list[dict[str, Any]], *, path: str, text_field: str | None = None
+) -> list[ClsExample]:
     out = []
     for n, row in enumerate(rows, 1):
-        messages, tail = _prompt_messages(row, path=path, n=n, answer_field="label")
+        messages, tail = _prompt_messages(row, path=path, n=n, answer_field="label", text_field=text_field)
         label = row.get("label", tail)
         if not isinstance(label, str) or not label.strip():
             raise DataError("missing label (a 'label' field or a final assistant turn)", path=path, row=n,
@@ -245,10 +259,10 @@ def parse_classification(rows: list[dict[str, Any]], *, path: str) -> list[ClsEx
     return out
 
 
-def parse_qa(rows: list[dict[str, Any]], *, path: str) -> list[QAExample]:
+def parse_qa(rows: list[dict[str, Any]], *, path: str, text_field: str | None = None) -> list[QAExample]:
     out = []
     for n, row in enumerate(rows, 1):
-        messages, tail = _prompt_messages(row, path=path, n=n, answer_field="answer")
+        messages, tail = _prompt_messages(row, path=path, n=n, answer_field="answer", text_field=text_field)
         answers = row.get("answers", row.get("answer", tail))
         answers = [answers] if isinstance(answers, str) else answers
         if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
