@@ -119,6 +119,7 @@ def test_workers_left_by_a_killed_launcher_are_ended(tmp_path, sft_data):
     unwatched. A fake launcher with one such worker stands in for it here."""
     import psutil
 
+    from mixforge.errors import ConfigError
     from mixforge.runtime.local import LocalRuntime
 
     launcher = tmp_path / "launcher.sh"
@@ -133,6 +134,8 @@ def test_workers_left_by_a_killed_launcher_are_ended(tmp_path, sft_data):
 
     try:
         wait_for(lambda: workers(), timeout=20, what="the worker")
+        with pytest.raises(ConfigError, match=f"job {job.id} .running. is writing into"):  # one run per folder
+            LocalRuntime().launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"))
         os.kill(job.pid, signal.SIGKILL)
         wait_for(lambda: job.status == "failed", timeout=20, what="failed")
         assert "killed 1 leftover process" in job.record.message

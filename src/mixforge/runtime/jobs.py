@@ -330,6 +330,17 @@ def register(record: JobRecord, registry: JobRegistry | None = None) -> JobRecor
                                  mlflow_run_id=record.mlflow_run_id or previous.mlflow_run_id))
 
 
+def active_job_writing(output_path: str, *, other_than: str | None = None) -> Job | None:
+    """A queued or running job that writes into `output_path` (two runs must not share one output folder)."""
+    registry = JobRegistry()
+    for record in registry.all():
+        if record.output_path == output_path and record.id != other_than and record.active:
+            job = Job(record, registry)
+            if job.refresh().active:
+                return job
+    return None
+
+
 def list_jobs(limit: int | None = None) -> list[Job]:
     """Every registered job, newest first, each with a fresh status."""
     registry = JobRegistry()

@@ -19,7 +19,16 @@ from typing import Any
 
 from mixforge.config import RunConfig
 from mixforge.errors import ConfigError
-from mixforge.runtime.jobs import Job, JobRecord, JobRegistry, log_tail, new_job_id, read_result, register
+from mixforge.runtime.jobs import (
+    Job,
+    JobRecord,
+    JobRegistry,
+    active_job_writing,
+    log_tail,
+    new_job_id,
+    read_result,
+    register,
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,9 @@ def start_process(cfg: RunConfig, *, kind: str, spec: dict[str, Any], command, j
     new session, its output appended to `<output>/train.log`."""
     registry = JobRegistry()
     out = Path(cfg.output_path).resolve()
+    if (busy := active_job_writing(str(out), other_than=job_id)) is not None:
+        raise ConfigError(f"output_path: job {busy.id} ({busy.record.status}) is writing into {out}",
+                          hint=f"stop it first (mixforge jobs stop {busy.id}) or choose another output_path")
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").unlink(missing_ok=True)  # what a previous attempt wrote is not this attempt's outcome
     cfg = cfg.model_copy(update={"runtime": spec})
