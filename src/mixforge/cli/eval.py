@@ -32,7 +32,7 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
 
 
 def parse_task_specs(specs: list[str], *, labels: dict[str, str], shots: int, seed: int, limit: int | None,
-                     chat: bool | None):
+                     chat: bool | None, text_fields: dict[str, str] | None = None):
     """`KIND:NAME=PATH` strings (KIND: mc, cls or qa) -> EvalTasks."""
     from mixforge.eval.tasks import EvalTask
 
@@ -47,9 +47,10 @@ def parse_task_specs(specs: list[str], *, labels: dict[str, str], shots: int, se
         if kind == "multiple_choice":
             tasks.append(EvalTask.multiple_choice(name, path=path, shots=shots, seed=seed, **common))
         elif kind == "classification":
-            tasks.append(EvalTask.classification(name, path=path, labels=labels.get(name), **common))
+            tasks.append(EvalTask.classification(name, path=path, labels=labels.get(name),
+                                                 text_field=(text_fields or {}).get(name), **common))
         else:
-            tasks.append(EvalTask.generative(name, path=path, **common))
+            tasks.append(EvalTask.generative(name, path=path, text_field=(text_fields or {}).get(name), **common))
     unknown = set(labels) - {t.name for t in tasks if t.kind == "classification"}
     if unknown:
         raise ConfigError(f"--labels: no classification task named {', '.join(sorted(unknown))}")
@@ -74,6 +75,8 @@ def eval_command(
     task: list[str] = typer.Option([], "--task", "-t", help="KIND:NAME=PATH, KIND one of mc (multiple "
                                    "choice), cls (classification), qa (generative QA); repeatable."),
     labels: list[str] = typer.Option([], help="NAME=FILE: the label set of classification task NAME."),
+    text_field: list[str] = typer.Option([], help="NAME=FIELD: task NAME reads its prompt from string field "
+                                         "FIELD of raw records (e.g. domain=feedback)."),
     shots: int = typer.Option(0, help="Shots for multiple-choice tasks."),
     seed: int = typer.Option(0, help="Seed of the shot selection."),
     limit: int | None = typer.Option(None, help="Evaluate only the first N records of each task."),
@@ -97,7 +100,7 @@ def eval_command(
         raise ConfigError("give at least one --task KIND:NAME=PATH or --lm-eval TASK",
                           hint="mixforge eval --model tiny-chat --task mc:general=mmlu_like.jsonl")
     tasks = parse_task_specs(task, labels=_pairs(labels, "--labels"), shots=shots, seed=seed, limit=limit,
-                             chat=chat)
+                             chat=chat, text_fields=_pairs(text_field, "--text-field"))
     if tasks:
         result = evaluate(model, tasks, adapter=adapter, batch_size=batch_size, cache_dir=cache_dir,
                           use_cache=not no_cache)

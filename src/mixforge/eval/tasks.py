@@ -241,7 +241,9 @@ def _prompt_messages(
     for key in ("text", "question", "prompt"):
         if isinstance(row.get(key), str):
             return [{"role": "user", "content": row[key]}], None
-    raise DataError(f"a record needs 'messages' or 'text' (and '{answer_field}')", path=path, row=n)
+    raise DataError(f"a record needs 'messages' or 'text' (and '{answer_field}')", path=path, row=n,
+                    hint="or name the field that holds the prompt: text_field='feedback' "
+                    "(CLI: --text-field NAME=feedback)")
 
 
 def parse_classification(
