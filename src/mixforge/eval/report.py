@@ -92,9 +92,12 @@ def _aligned(base: TaskResult, run: TaskResult, run_name: str) -> tuple[list[dic
 
 
 def metric_on(examples: list[dict], kind: str, metric: str) -> Callable[[np.ndarray], float]:
-    """statistic(indices) -> the metric on the examples at those indices (indices may repeat)."""
+    """statistic(indices) -> `metric` on the examples at those indices (indices may repeat: a resample)."""
     if kind == "classification" and metric == "macro_f1":
-        return lambda idx: _macro_f1_from(examples, idx)
+        codes: dict[str, int] = {}  # labels coded once: the bootstrap calls this 1,000 times
+        gold = np.array([codes.setdefault(e["gold"], len(codes)) for e in examples])
+        pred = np.array([codes.setdefault(e["pred"], len(codes)) for e in examples])
+        return lambda idx: macro_f1_indices(gold[idx], pred[idx], len(codes))
     if kind == "classification" and metric == "weighted_f1":
         return lambda idx: classification_report([examples[i]["gold"] for i in idx],
                                                  [examples[i]["pred"] for i in idx])["weighted_f1"]
@@ -104,27 +107,6 @@ def metric_on(examples: list[dict], kind: str, metric: str) -> Callable[[np.ndar
         raise ConfigError(f"metric: {metric!r} is not available per example for a {kind} task")
     values = np.array([float(e[key]) for e in examples])
     return lambda idx: float(values[idx].mean())
-
-
-def _macro_f1_from(examples: list[dict], idx: np.ndarray) -> float:
-    codes: dict[str, int] = {}
-    gold = np.array([codes.setdefault(examples[i]["gold"], len(codes)) for i in idx])
-    pred = np.array([codes.setdefault(examples[i]["pred"], len(codes)) for i in idx])
-    return macro_f1_indices(gold, pred, len(codes))
-
-
-def _macro_f1_fast(examples: list[dict]) -> Callable[[np.ndarray], float]:
-    """Same as metric_on(..., 'macro_f1') but with the labels coded once (the bootstrap calls it 1,000 times)."""
-    codes: dict[str, int] = {}
-    gold = np.array([codes.setdefault(e["gold"], len(codes)) for e in examples])
-    pred = np.array([codes.setdefault(e["pred"], len(codes)) for e in examples])
-    return lambda idx: macro_f1_indices(gold[idx], pred[idx], len(codes))
-
-
-def _statistic(examples: list[dict], kind: str, metric: str) -> Callable[[np.ndarray], float]:
-    if kind == "classification" and metric == "macro_f1":
-        return _macro_f1_fast(examples)
-    return metric_on(examples, kind, metric)
 
 
 def compare(
@@ -149,8 +131,8 @@ def compare(
     for name, result in results.items():
         dom_b, dom_r = _aligned(base_dom, result[domain], name)
         gen_b, gen_r = _aligned(base_gen, result[general], name)
-        f_dom_b, f_dom_r = _statistic(dom_b, base_dom.kind, dom_metric), _statistic(dom_r, base_dom.kind, dom_metric)
-        f_gen_b, f_gen_r = _statistic(gen_b, base_gen.kind, gen_metric), _statistic(gen_r, base_gen.kind, gen_metric)
+        f_dom_b, f_dom_r = metric_on(dom_b, base_dom.kind, dom_metric), metric_on(dom_r, base_dom.kind, dom_metric)
+        f_gen_b, f_gen_r = metric_on(gen_b, base_gen.kind, gen_metric), metric_on(gen_r, base_gen.kind, gen_metric)
         boot = dict(n_resamples=n_resamples, seed=seed)
         d, *d_ci = paired_bootstrap(f_dom_r, len(dom_r), **boot)
         g, *g_ci = paired_bootstrap(f_gen_r, len(gen_r), **boot)
