@@ -72,7 +72,7 @@ def test_prepare_end_to_end(tmp_path, tiny_model_dir):
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
     assert {(r["file"], r["row"], r["stage"], r["rule"], r["field"]) for r in rejects} == {
         (str(src), 41, "load", "json", None), (str(src), 42, "map", "type", "answer")}
-    assert set(report.to_dict()["stages"]) == {"load", "transform", "sanitize", "validate", "filter", "save"}
+    assert set(report.to_dict()["stages"]) == {"load", "transform", "sanitize", "validate", "filter", "save", "split"}
 
 
 def test_strict_mode_raises_and_writes_no_output(tmp_path):

@@ -196,10 +196,10 @@ def apply_filters(rows: list[Row], filters: list[RowFilter], counts: dict[str, C
     texts = [record_text(row.record) for row in rows]
     for f in filters:
         f.begin_batch(texts)
+    tallies = [counts.setdefault(f.name, Counter()) for f in filters]
     for row, text in zip(rows, texts, strict=True):
-        for f in filters:
+        for f, tally in zip(filters, tallies, strict=True):
             reason = f.check(row, text)
-            tally = counts.setdefault(f.name, Counter())
             if reason is None:
                 tally["kept"] += 1
                 continue

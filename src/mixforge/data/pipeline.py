@@ -45,7 +45,7 @@ from mixforge.data.write import SUFFIX, OutputFormat, RecordWriter, join, write_
 from mixforge.errors import DataError
 from mixforge.methods import RECORD_KIND, RecordKind, TrainingMethod, parse_method
 
-STAGES: tuple[str, ...] = ("load", "transform", "sanitize", "validate", "filter", "save")
+STAGES: tuple[str, ...] = ("load", "transform", "sanitize", "validate", "filter", "save", "split")
 
 
 def _rss() -> int:
@@ -374,19 +374,22 @@ def prepare(
 
         # ---- split: assign whole near-duplicate groups, stratified by label ---------------------------------
         t0 = time.perf_counter()
+        main_writer.close()
+        reject_writer.close()
+        stages["save"].seconds += time.perf_counter() - t0
         if ratios:
-            main_writer.close()
+            t0 = time.perf_counter()
             files, rows_written = _split_staged(
                 staged, out, ratios=ratios, seed=seed, format=format,
                 labels=labels_seen if stratify and cmap.label else None,
                 group=split_near_duplicates and dedup != "fuzzy", threshold=fuzzy_threshold)
+            split_stage = stages["split"]
+            split_stage.seconds = time.perf_counter() - t0
+            split_stage.rows_in = split_stage.rows_out = main_writer.rows
+            split_stage.peak_rss = _rss()
         else:
-            main_writer.close()
             files = {"train": final_path}
             rows_written = {"train": main_writer.rows}
-        reject_writer.close()
-        stages["save"].seconds += time.perf_counter() - t0
-        stages["save"].peak_rss = max(stages["save"].peak_rss, _rss())
     except BaseException:
         main_writer.abort()
         reject_writer.abort()
