@@ -1,6 +1,6 @@
 """Multiple-choice scoring speed: mixforge against lm-evaluation-harness, same task, same loaded model.
 
-    .venv/bin/python bench/eval_speed.py                      # tiny-20m, 200 MMLU-like questions, 2 threads
+    .venv/bin/python bench/eval_speed.py                      # tiny-20m, 200 MMLU-like questions, 1 thread
     .venv/bin/python bench/eval_speed.py --preset tiny-5m --questions 400 --answer-format text
 
 Both tools score the same prompts (mixforge exports its task to the harness, see
@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("--answer-format", choices=["letter", "text"], default="letter")
     ap.add_argument("--chat", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steady figures on a shared machine)")
     ap.add_argument("--json", type=Path, help="Also write the figures here.")
     args = ap.parse_args()
 
