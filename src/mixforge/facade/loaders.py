@@ -164,7 +164,7 @@ class DatasetLoader:
     def split(self, train: float = 0.9, validation: float = 0.05, test: float = 0.05, *, seed: int = 0,
               stratify: bool = True) -> tuple[PreparedSplit, ...]:
         """Seeded train/validation/test split (stratified by label; near-duplicates kept on one side)."""
-        ratios = tuple(r for r in (train, validation, test) if r) if test else (train, validation)
+        ratios = (train, validation, test) if test else (train, validation)
         self._split = {"split": ratios, "seed": seed, "stratify": stratify}
         report = self._run()
         return tuple(PreparedSplit(name, path, report.rows_written[name], owner=self)
