@@ -84,10 +84,7 @@ def test_facts_come_from_the_packages(pools, general_script):
     iron = periodictable.elements.symbol("Fe")
     capital_asked = [a for q, a in answers.items() if q.endswith(" France?") and "capital" in q]
     assert capital_asked and set(capital_asked) == {france}
-    assert {a for q, a in answers.items() if q.startswith("What is the atomic number of Iron")} <= {
-        str(iron.number)
-    }
-    assert {a for q, a in answers.items() if q == "What is the chemical symbol of Iron?"} <= {"Fe"}
+    assert {a for q, a in answers.items() if "symbol" in q and q.endswith(" Iron?")} == {iron.symbol}
 
 
 def test_rebuild_is_byte_identical(general_script, assets, tmp_path):
