@@ -109,8 +109,8 @@ def parse_mapping(spec: ColumnMapping | Mapping[str, str] | str | None) -> Colum
         raise ConfigError(problems, hint="fields: " + ", ".join(ColumnMapping.model_fields)) from None
 
 
+# Column names recognised without a mapping, in order of preference (Bedrock rows are detected first).
 _ALIASES: list[dict[str, str]] = [
-    {"bedrock": "."},  # filled in by infer_mapping when schemaVersion is present
     {"messages": "messages"},
     {"conversations": "conversations"},
     {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
@@ -127,7 +127,7 @@ def infer_mapping(columns: list[str]) -> ColumnMapping:
     cols = set(columns)
     if "schemaVersion" in cols and "messages" in cols:
         return ColumnMapping(bedrock=".")
-    for candidate in _ALIASES[1:]:
+    for candidate in _ALIASES:
         required = {k: v for k, v in candidate.items() if k != "input"}
         if set(required.values()) <= cols:
             found = {k: v for k, v in candidate.items() if v in cols}
