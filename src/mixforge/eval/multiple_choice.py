@@ -19,7 +19,8 @@ each score by the length of the choice string in characters (lm-evaluation-harne
 
 Efficiency: all choices of a question share the prompt. When every continuation differs from the others only
 in its last token (single letters: always), ONE forward pass over the prompt scores them all, and
-questions are batched. Otherwise the prompt runs once with a KV cache that all choices' continuations reuse.
+questions are batched. Otherwise each prompt runs once (batched across questions) and all choices'
+continuations run in one more batch that reuses the prompts' KV cache.
 """
 
 from __future__ import annotations
@@ -202,35 +203,54 @@ def score_choices(
         if progress:
             progress(len(batch))
 
-    # ---- longer continuations: the prompt once with a KV cache, then all choices' tails in one batch ------
-    for r in (r for r in requests if scores[r.index] is None):
+    # ---- longer continuations: each prompt once (a batch of questions, left-padded so every prompt ends at
+    # the same column), then every choice's tail in one batch that reuses the prompts' KV cache -------------
+    multi = sorted((r for r in requests if scores[r.index] is None), key=lambda r: -len(r.prefix))
+    for start in range(0, len(multi), batch_size):
+        batch = multi[start:start + batch_size]
+        width = max(len(r.prefix) for r in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, r in enumerate(batch):
+            ids[row, width - len(r.prefix):] = torch.tensor(r.prefix)
+            mask[row, width - len(r.prefix):] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        keep = max(len(r.common) for r in batch) + 1  # the last `keep` columns: shared tokens + first tail token
+        # (question row, choice index) of every tail longer than one token; row repeats select the cache rows
+        tails = [(row, i) for row, r in enumerate(batch) for i, t in enumerate(r.tails) if len(t) > 1]
+        tail_width = max(len(batch[row].tails[i]) for row, i in tails) - 1
+        tail_ids = torch.full((len(tails), tail_width), pad_id, dtype=torch.long)
+        for n, (row, i) in enumerate(tails):  # right padding after the tail: later positions change nothing
+            tail = batch[row].tails[i]
+            tail_ids[n, : len(tail) - 1] = torch.tensor(tail[:-1])
+        rows = torch.tensor([row for row, _ in tails])
         with torch.inference_mode():
-            out = model(input_ids=torch.tensor([r.prefix], device=device), use_cache=True,
-                        logits_to_keep=len(r.prefix) - len(r.context) + 1)
-            head = torch.log_softmax(out.logits[0].float(), dim=-1)  # rows: positions c0-1 .. end-1
-            shared = sum(float(head[j, tok]) for j, tok in enumerate(r.common))
+            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                        use_cache=True, logits_to_keep=keep)
+            head = torch.log_softmax(out.logits.float(), dim=-1)  # (questions, keep, vocab)
             cache = out.past_key_values
-            long_rows = [i for i, t in enumerate(r.tails) if len(t) > 1]  # choice index -> batch row
-            long_tails = [r.tails[i] for i in long_rows]
-            cache.batch_repeat_interleave(len(long_tails))
-            width = max(len(t) for t in long_tails) - 1
-            ids = torch.full((len(long_tails), width), pad_id, dtype=torch.long)
-            for row, t in enumerate(long_tails):
-                ids[row, : len(t) - 1] = torch.tensor(t[:-1])
-            tail_logp = torch.log_softmax(
-                model(input_ids=ids.to(device), past_key_values=cache, use_cache=True).logits.float(), dim=-1
-            )
-        first = head[-1]
-        values = []
-        for i, t in enumerate(r.tails):
-            value = shared + (float(first[t[0]]) if t else 0.0)
-            if len(t) > 1:
-                row = long_rows.index(i)
-                value += sum(float(tail_logp[row, j, t[j + 1]]) for j in range(len(t) - 1))
-            values.append(value)
-        scores[r.index] = values
+            cache.batch_select_indices(rows.to(device))
+            tail_mask = torch.cat([mask[rows], torch.ones((len(tails), tail_width), dtype=torch.long)], dim=1)
+            tail_positions = torch.tensor([[len(batch[row].prefix) + j for j in range(tail_width)] for row, _ in tails])
+            tail_logp = torch.log_softmax(model(
+                input_ids=tail_ids.to(device), attention_mask=tail_mask.to(device),
+                position_ids=tail_positions.to(device), past_key_values=cache, use_cache=True,
+            ).logits.float(), dim=-1)
+        tail_row = {key: n for n, key in enumerate(tails)}
+        for row, r in enumerate(batch):
+            offset = keep - len(r.common) - 1  # head column predicting the first shared token
+            shared = sum(float(head[row, offset + j, tok]) for j, tok in enumerate(r.common))
+            first = head[row, keep - 1]
+            values = []
+            for i, t in enumerate(r.tails):
+                value = shared + (float(first[t[0]]) if t else 0.0)
+                if len(t) > 1:
+                    n = tail_row[(row, i)]
+                    value += sum(float(tail_logp[n, j, t[j + 1]]) for j in range(len(t) - 1))
+                values.append(value)
+            scores[r.index] = values
         if progress:
-            progress(1)
+            progress(len(batch))
     return scores  # type: ignore[return-value]
 
 
