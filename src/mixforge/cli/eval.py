@@ -138,7 +138,13 @@ def report_command(
     general: str | None = typer.Option(None, help="The general multiple-choice task file (MMLU format)."),
     domain: str | None = typer.Option(None, help="The domain classification task file."),
     labels: str | None = typer.Option(None, help="The domain label set (one label a line)."),
+    text_field: str | None = typer.Option(None, help="The domain records' prompt field (e.g. feedback), when "
+                                          "they are raw records rather than chat messages."),
     shots: int = typer.Option(0, help="Shots for the general task."),
+    answer_format: str = typer.Option("letter", help="General task: score the choice letters (letter) or the "
+                                      "choices' text (text)."),
+    general_metric: str | None = typer.Option(None, help="acc (default) or acc_norm (length-normalized)."),
+    domain_metric: str | None = typer.Option(None, help="macro_f1 (default), accuracy or weighted_f1."),
     limit: int | None = typer.Option(None, help="Evaluate only the first N records of each task."),
     out: Path = typer.Option(..., "--out", help="Folder for report.md, report.html, report.json and plots/."),
     run_dir: list[str] = typer.Option([], help="NAME=DIR: where run NAME's metrics.jsonl and "
@@ -159,12 +165,14 @@ def report_command(
     needs_eval = any(not p.endswith(".json") for _, p in named)
     if needs_eval and not (general and domain):
         raise ConfigError("--general and --domain are required unless every input is a results .json file")
-    tasks = [EvalTask.multiple_choice("general", path=general, shots=shots, limit=limit),
-             EvalTask.classification("domain", path=domain, labels=labels, limit=limit)] if needs_eval else []
+    tasks = [EvalTask.multiple_choice("general", path=general, shots=shots, answer_format=answer_format, limit=limit),
+             EvalTask.classification("domain", path=domain, labels=labels, text_field=text_field, limit=limit),
+             ] if needs_eval else []
     results = {name: EvalResult.load(p) if p.endswith(".json") else evaluate(p, tasks, batch_size=batch_size)
                for name, p in named}
     report = forgetting_report(results, base=named[0][0], out_dir=out, run_dirs=_pairs(run_dir, "--run-dir"),
-                               n_resamples=n_resamples, tracking_uri=tracking_uri, mlflow_run_id=mlflow_run_id)
+                               general_metric=general_metric, domain_metric=domain_metric, n_resamples=n_resamples,
+                               tracking_uri=tracking_uri, mlflow_run_id=mlflow_run_id)
     from rich.console import Console
     from rich.markdown import Markdown
 
