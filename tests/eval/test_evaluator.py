@@ -106,3 +106,11 @@ def test_task_validation_names_the_field():
         EvalTask.classification("d", path="x.jsonl", shots=2)
     with pytest.raises(ConfigError, match="shots"):
         EvalTask.multiple_choice("g", path="x.jsonl", shots=-1)
+
+
+def test_a_hub_dataset_offline_is_one_clear_error(tiny_model_dir):
+    from mixforge.errors import DataError
+
+    with pytest.raises(DataError, match="cannot load hub dataset"):
+        evaluate(str(tiny_model_dir), [EvalTask.multiple_choice("mmlu", path="cais/mmlu", subset="all", limit=5)],
+                 use_cache=False, show_progress=False)

@@ -70,3 +70,14 @@ def test_eval_cli_runs_a_local_harness_task(tiny_model_dir, task_files, tmp_path
     assert res.exit_code == 0, res.output
     ours = evaluate_task(ckpt, EvalTask.multiple_choice("general", path=str(task_files["mc"])))
     assert f"acc,none={ours.metrics['acc']:.4f}" in res.output
+
+
+def test_evaluator_facade_runs_harness_tasks(tiny_model_dir, task_files, tmp_path):
+    from mixforge import Evaluator
+    from mixforge.eval.lm_eval_adapter import export_multiple_choice
+
+    ckpt = load_checkpoint(str(tiny_model_dir))
+    task = EvalTask.multiple_choice("general", path=str(task_files["mc"]), answer_format="text")
+    name = export_multiple_choice(ckpt.tokenizer, task, tmp_path)
+    out = Evaluator(str(tiny_model_dir)).lm_eval([name], include_path=tmp_path, include_defaults=False)
+    assert out["results"][name]["acc_norm,none"] == evaluate_task(ckpt, task).metrics["acc_norm"]
