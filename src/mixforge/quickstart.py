@@ -86,7 +86,10 @@ def quickstart(
     # ---- 2. the base model on both benchmarks -----------------------------------------------------------
     console.rule("[bold]2. evaluate the base model")
     tasks = [
-        EvalTask.multiple_choice("general", path=asset("benchmark/general_mc.jsonl"), shots=0, limit=eval_limit),
+        # cloze style: the bare question as the user turn, each choice's text scored as the answer, normalized
+        # by its length (summed log-likelihood favours short answers); the same scoring the base was built with
+        EvalTask.multiple_choice("general", path=asset("benchmark/general_mc.jsonl"), shots=0, limit=eval_limit,
+                                 answer_format="text", prompt_style="question"),
         EvalTask.classification("domain", path=test_file, labels=asset("domain/labels.txt"), limit=eval_limit),
     ]
     cache = out / "eval-cache"
@@ -122,7 +125,8 @@ def quickstart(
     # ---- 4. the forgetting report -------------------------------------------------------------------------
     console.rule("[bold]4. the forgetting report")
     report = forgetting_report(results, base="base", out_dir=out / "report", domain="domain", general="general",
-                               run_dirs=run_dirs, title="mixforge quickstart: tune without forgetting",
+                               general_metric="acc_norm", domain_metric="macro_f1", run_dirs=run_dirs,
+                               title="mixforge quickstart: tune without forgetting",
                                seed=seed)
     summary = _summary(report, shares, method=method, steps=steps, seconds=time.perf_counter() - started,
                        base_name="base")

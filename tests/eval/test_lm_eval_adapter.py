@@ -14,14 +14,15 @@ pytest.importorskip("lm_eval")
 pytestmark = pytest.mark.lmeval
 
 
-@pytest.mark.parametrize(("answer_format", "chat", "shots"), [("letter", True, 0), ("letter", False, 2),
-                                                              ("text", True, 1), ("text", False, 0)])
-def test_mixforge_and_lm_eval_agree_exactly(tiny_model_dir, task_files, tmp_path, answer_format, chat, shots):
+@pytest.mark.parametrize(("answer_format", "chat", "shots", "style"), [
+    ("letter", True, 0, "mmlu"), ("letter", False, 2, "mmlu"), ("text", True, 1, "mmlu"), ("text", False, 0, "mmlu"),
+    ("text", True, 0, "question")])
+def test_mixforge_and_lm_eval_agree_exactly(tiny_model_dir, task_files, tmp_path, answer_format, chat, shots, style):
     from mixforge.eval.lm_eval_adapter import lm_eval_multiple_choice
 
     ckpt = load_checkpoint(str(tiny_model_dir))
     task = EvalTask.multiple_choice("general", path=str(task_files["mc"]), answer_format=answer_format, chat=chat,
-                                    shots=shots)
+                                    shots=shots, prompt_style=style)
     ours = evaluate_task(ckpt, task)
     theirs = lm_eval_multiple_choice(ckpt, task, work_dir=tmp_path)
     assert theirs.metrics == ours.metrics  # exactly, acc and acc_norm

@@ -98,6 +98,17 @@ def test_prompt_format_is_the_documented_one(tiny):
     assert chat.continuations == ["A", "B"]
 
 
+def test_question_style_shows_the_bare_question_and_scores_choice_texts(tiny):
+    q = parse_mc([{"question": "2+2?", "choices": ["3", "4"], "answer": 1, "subject": "basic_math"}], path="x")[0]
+    cloze = build_prompt(tiny.tokenizer, q, chat=True, answer_format="text", prompt_style="question")
+    assert cloze.context == "<|bos|><|user|>\n2+2?<|end|>\n<|assistant|>\n"
+    assert cloze.continuations == ["3", "4"]
+    from mixforge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="answer_format='text'"):
+        EvalTask.multiple_choice("g", path="x.jsonl", prompt_style="question")
+
+
 def test_shots_are_seeded_stable_and_never_the_question_itself():
     pool = parse_mc(mc_rows(["A"] * 10), path="pool")
     first = select_shots(pool[:4], pool, 3, seed=0)

@@ -3,6 +3,7 @@
 The prompt (documented exactly, because lm-evaluation-harness must see the same text):
 
     question block  = "{question}\\nA. {choice 0}\\nB. {choice 1}\\n...\\nAnswer:"
+    (prompt_style="question": the question alone, no header and no options; continuations are choice texts)
     header          = "The following is a multiple choice question about {subject}." (subject's "_" -> " ";
                       "The following is a multiple choice question." without a subject), then a blank line,
                       in front of the first block only.
@@ -72,9 +73,13 @@ def build_prompt(
     chat: bool | None = None,
     answer_format: str = "letter",
     system_prompt: str | None = None,
+    prompt_style: str = "mmlu",
 ) -> MCPrompt:
-    blocks = [question_block(s) for s in shots] + [question_block(q)]
-    blocks[0] = f"{header(q.subject)}\n\n{blocks[0]}"
+    if prompt_style == "question":  # cloze: the bare question; the choices' text are the continuations
+        blocks = [s.question for s in shots] + [q.question]
+    else:
+        blocks = [question_block(s) for s in shots] + [question_block(q)]
+        blocks[0] = f"{header(q.subject)}\n\n{blocks[0]}"
     answers = [choice_strings(s, answer_format)[s.answer] for s in shots]
     choices = tuple(choice_strings(q, answer_format))
     if uses_chat(tokenizer, chat):
@@ -279,7 +284,8 @@ def task_prompts(tokenizer, task: EvalTask, questions: Sequence[MCQuestion]) -> 
         pool = []
     shots = select_shots(questions, pool, task.shots, task.seed)
     return [build_prompt(tokenizer, q, s, chat=task.chat, answer_format=task.answer_format,
-                         system_prompt=task.system_prompt) for q, s in zip(questions, shots, strict=True)]
+                         system_prompt=task.system_prompt, prompt_style=task.prompt_style)
+            for q, s in zip(questions, shots, strict=True)]
 
 
 def evaluate_multiple_choice(

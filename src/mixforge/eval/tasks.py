@@ -59,6 +59,11 @@ class EvalTask(BaseModel):
     answer_format: Literal["letter", "text"] = Field(
         "letter", description="Score the choice letters ('A', 'B', ...) or the choices' own text."
     )
+    prompt_style: Literal["mmlu", "question"] = Field(
+        "mmlu", description="mmlu: header, question and lettered options, then 'Answer:'; question: the question "
+        "alone, each choice's text scored as the answer (cloze style, as lm-eval's *_continuation tasks; needs "
+        "answer_format='text')."
+    )
     # ---- classification --------------------------------------------------------------------------------------
     labels: str | tuple[str, ...] | None = Field(
         None, description="The label set (a file, one label a line, or a list); generation is constrained to it."
@@ -77,6 +82,8 @@ class EvalTask(BaseModel):
     @model_validator(mode="after")
     def _check_kind_fields(self) -> EvalTask:
         problems = []
+        if self.prompt_style == "question" and self.answer_format != "text":
+            problems.append("prompt_style 'question' shows no options, so it needs answer_format='text'")
         if self.kind != "multiple_choice" and (self.shots or self.shots_path):
             problems.append(f"shots: only multiple-choice tasks take shots (task {self.name!r} is {self.kind})")
         if self.kind == "multiple_choice" and self.text_field:
