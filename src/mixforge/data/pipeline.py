@@ -517,7 +517,8 @@ def _progress(enabled: bool):
         return None
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True)
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True,
+                   redirect_stdout=False, redirect_stderr=False)  # safe beside tqdm bars in Jupyter
     bar.add_task("preparing", total=None)
     bar.start()
     return bar

@@ -80,7 +80,10 @@ def progress_bar(show: bool = True):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=not show, transient=True) as bar:
+                  disable=not show, transient=True,
+                  # no stdout/stderr redirection: transformers' own tqdm bars (weight loading) write to stderr,
+                  # and inside Jupyter a redirected stream feeding rich's live display recurses without end
+                  redirect_stdout=False, redirect_stderr=False) as bar:
         yield bar
 
 

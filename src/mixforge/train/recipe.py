@@ -557,7 +557,8 @@ class _progress:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             self._bar = Progress(TextColumn("step {task.completed}/{task.total}"), BarColumn(),
-                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn())
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                 redirect_stdout=False, redirect_stderr=False)  # safe beside tqdm in Jupyter
             self._task = self._bar.add_task("train", total=total, completed=start, info="")
             self._bar.start()
 
