@@ -23,7 +23,7 @@ CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": 
 
 def test_labels_cover_assistant_turns_only(tok):
     t = tokenize_chat(tok, CHAT, max_seq_len=512)
-    kept = [i for i, l in zip(t.input_ids, t.labels, strict=True) if l != IGNORE]
+    kept = [i for i, lab in zip(t.input_ids, t.labels, strict=True) if lab != IGNORE]
     assert tok.decode(kept) == "Lima.<|end|>Santiago.<|end|>"
     assert t.truncated == 0 and t.loss_tokens == len(kept)
 
@@ -49,7 +49,7 @@ def test_text_records_carry_loss_on_every_token_and_labels_come_from_classificat
     assert t.labels == t.input_ids and t.input_ids[0] == tok.bos_token_id and t.input_ids[-1] == tok.eos_token_id
     r = tokenize_record(tok, {"messages": [{"role": "user", "content": "Classify: late parcel"}],
                               "label": "Delivery > Late"}, max_seq_len=128)
-    kept = [i for i, l in zip(r.input_ids, r.labels, strict=True) if l != IGNORE]
+    kept = [i for i, lab in zip(r.input_ids, r.labels, strict=True) if lab != IGNORE]
     assert tok.decode(kept) == "Delivery > Late<|end|>"
 
 
