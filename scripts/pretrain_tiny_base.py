@@ -1,7 +1,7 @@
 """Pre-train `mixforge-tiny-base`, the few-million-parameter Llama the quickstart fine-tunes, and score it.
 
     .venv/bin/python scripts/build_general_data.py && .venv/bin/python scripts/build_domain_task.py
-    nohup .venv/bin/python scripts/pretrain_tiny_base.py > /tmp/pretrain.log 2>&1 &     # about 10 min, 2 cores
+    nohup .venv/bin/python scripts/pretrain_tiny_base.py > /tmp/pretrain.log 2>&1 &     # 10-20 min on 2 cores
 
 Recipe, top to bottom:
 1. tokenizer: byte-level BPE (`mixforge.models.tiny.train_tokenizer`) trained on the general TRAINING pools and
@@ -107,7 +107,10 @@ def score_benchmark(model, tokenizer, questions: list[dict], *, batch_size: int 
     sequences = []  # (question index, choice index, ids, labels)
     for qi, q in enumerate(questions):
         for ci, choice in enumerate(q["choices"]):
-            ids, labels = encode(tokenizer, [{"role": "user", "content": q["question"]}, {"role": "assistant", "content": choice}])
+            ids, labels = encode(
+                tokenizer,
+                [{"role": "user", "content": q["question"]}, {"role": "assistant", "content": choice}],
+            )
             sequences.append((qi, ci, ids, labels))
     loglik = torch.zeros(len(questions), 4)
     for start in range(0, len(sequences), batch_size):
@@ -119,7 +122,9 @@ def score_benchmark(model, tokenizer, questions: list[dict], *, batch_size: int 
         picked = logprobs.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (target != -100)
         for (qi, ci, _, _), ll in zip(chunk, picked.sum(-1), strict=True):
             loglik[qi, ci] = ll
-    lengths = torch.tensor([[max(1, len(c.encode("utf-8"))) for c in q["choices"]] for q in questions], dtype=torch.float)
+    lengths = torch.tensor(
+        [[max(1, len(c.encode("utf-8"))) for c in q["choices"]] for q in questions], dtype=torch.float
+    )
     answers = torch.tensor([q["answer"] for q in questions])
     hits = {"acc": loglik.argmax(-1) == answers, "acc_norm": (loglik / lengths).argmax(-1) == answers}
     model.train()
@@ -127,7 +132,9 @@ def score_benchmark(model, tokenizer, questions: list[dict], *, batch_size: int 
     result["per_subject"] = {}
     for subject in sorted({q["subject"] for q in questions}):
         idx = torch.tensor([q["subject"] == subject for q in questions])
-        result["per_subject"][subject] = {rule: round(h[idx].float().mean().item(), 4) for rule, h in hits.items()}
+        result["per_subject"][subject] = {
+            rule: round(h[idx].float().mean().item(), 4) for rule, h in hits.items()
+        }
     result["questions"] = len(questions)
     return result
 
@@ -143,7 +150,9 @@ def lr_at(step: int, *, steps: int, peak: float, warmup: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Pre-train mixforge-tiny-base on the general training pools.")
+    parser = argparse.ArgumentParser(
+        description="Pre-train mixforge-tiny-base on the general training pools."
+    )
     parser.add_argument("--assets", type=Path, default=ASSETS)
     parser.add_argument("--out", type=Path, default=ASSETS / "models" / "mixforge-tiny-base")
     parser.add_argument("--steps", type=int, default=1500)
@@ -151,9 +160,18 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--loss-on", choices=["assistant", "all"], default="all", help="tokens that carry the loss")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--eval-every", type=int, default=500, help="score the benchmark every N steps (0: only at the end)")
+    parser.add_argument(
+        "--loss-on", choices=["assistant", "all"], default="assistant", help="tokens that carry the loss"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads; 1 because on 2 shared cores 2 threads ran 5x slower while other work ran",
+    )
+    parser.add_argument(
+        "--eval-every", type=int, default=300, help="score the benchmark every N steps (0: only at the end)"
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -162,18 +180,32 @@ def main() -> None:
     started = time.perf_counter()
 
     # ---- tokenizer and model ----
-    tokenizer = train_tokenizer(tokenizer_texts(args.assets), vocab_size=PRESET.vocab_size, model_max_length=PRESET.max_position_embeddings)
-    special_ids = {"bos": tokenizer.bos_token_id, "eos": tokenizer.eos_token_id, "pad": tokenizer.pad_token_id}
+    tokenizer = train_tokenizer(
+        tokenizer_texts(args.assets),
+        vocab_size=PRESET.vocab_size,
+        model_max_length=PRESET.max_position_embeddings,
+    )
+    special_ids = {
+        "bos": tokenizer.bos_token_id,
+        "eos": tokenizer.eos_token_id,
+        "pad": tokenizer.pad_token_id,
+    }
     model = build_model(PRESET, vocab_size=len(tokenizer), seed=args.seed, special_ids=special_ids)
     print(f"model: {parameter_count(model):,} parameters, vocabulary {len(tokenizer)}", flush=True)
 
     # ---- data: the training pools only ----
     records = []
     for category in CATEGORIES:
-        records += [encode(tokenizer, row["messages"], loss_on=args.loss_on) for row in read_jsonl(args.assets / "general" / category / "train.jsonl")]
+        records += [
+            encode(tokenizer, row["messages"], loss_on=args.loss_on)
+            for row in read_jsonl(args.assets / "general" / category / "train.jsonl")
+        ]
     questions = read_jsonl(args.assets / "benchmark" / "general_mc.jsonl")
     tokens = sum(len(ids) for ids, _ in records)
-    print(f"data: {len(records):,} training records, {tokens:,} tokens; benchmark {len(questions)} questions", flush=True)
+    print(
+        f"data: {len(records):,} training records, {tokens:,} tokens; benchmark {len(questions)} questions",
+        flush=True,
+    )
 
     # ---- score before training ----
     untrained = score_benchmark(model, tokenizer, questions)
@@ -203,13 +235,24 @@ def main() -> None:
         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         if args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < args.steps:
             s = score_benchmark(model, tokenizer, questions)
-            history.append({"step": step + 1, "loss": round(loss.item(), 4), "acc": s["acc"], "acc_norm": s["acc_norm"]})
-            tqdm.write(f"step {step + 1}: loss {loss.item():.3f}  acc {s['acc']:.3f}  acc_norm {s['acc_norm']:.3f}")
+            history.append(
+                {"step": step + 1, "loss": round(loss.item(), 4), "acc": s["acc"], "acc_norm": s["acc_norm"]}
+            )
+            tqdm.write(
+                f"step {step + 1}: loss {loss.item():.3f}  acc {s['acc']:.3f}  acc_norm {s['acc_norm']:.3f}"
+            )
     train_seconds = time.perf_counter() - loop_started
 
     # ---- score and save ----
     final = score_benchmark(model, tokenizer, questions)
-    history.append({"step": args.steps, "loss": round(loss.item(), 4), "acc": final["acc"], "acc_norm": final["acc_norm"]})
+    history.append(
+        {
+            "step": args.steps,
+            "loss": round(loss.item(), 4),
+            "acc": final["acc"],
+            "acc_norm": final["acc_norm"],
+        }
+    )
     print(f"trained: acc {final['acc']:.3f}  acc_norm {final['acc_norm']:.3f}", flush=True)
     for subject, s in final["per_subject"].items():
         print(f"  {subject:24s} acc {s['acc']:.3f}  acc_norm {s['acc_norm']:.3f}", flush=True)
@@ -225,15 +268,29 @@ def main() -> None:
         "parameters": parameter_count(model),
         "vocab_size": len(tokenizer),
         "train": {
-            "records": len(records), "tokens": tokens, "steps": args.steps, "batch_size": args.batch_size,
-            "lr": args.lr, "warmup": args.warmup, "seed": args.seed, "threads": args.threads,
-            "loss_on": args.loss_on, "dtype": "float32", "max_len": MAX_LEN,
-            "train_seconds": round(train_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
+            "records": len(records),
+            "tokens": tokens,
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "warmup": args.warmup,
+            "seed": args.seed,
+            "threads": args.threads,
+            "loss_on": args.loss_on,
+            "dtype": "float32",
+            "max_len": MAX_LEN,
+            "train_seconds": round(train_seconds, 1),
+            "total_seconds": round(time.perf_counter() - started, 1),
         },
-        "environment": {"torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count()},
+        "environment": {
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{args.out.name}.", dir=args.out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the shipped folder is read by everyone
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
