@@ -98,6 +98,8 @@ def knowledge_items(
 
 
 def country_records() -> list[dict]:
+    """Countries and territories with a capital, a world region and an ISO 3166 code pycountry knows, read from
+    countryinfo's own data files (its API looks countries up one name at a time)."""
     import importlib.resources
 
     import pycountry
@@ -113,9 +115,9 @@ def country_records() -> list[dict]:
             continue
         if any(r["name"] == row["name"] for r in out):  # one country is shipped in two files
             continue
-        capital = (
-            row["capital"] if isinstance(row["capital"], str) else ", ".join(row["capital"])
-        )  # one file lists it
+        capital = row["capital"]
+        if not isinstance(capital, str):  # one file holds a one-element list
+            capital = ", ".join(capital)
         out.append({"name": row["name"], "capital": capital, "region": row["region"], "alpha2": iso})
     return sorted(out, key=lambda r: r["name"])
 
