@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
-EXTRAS ?= dev
+EXTRAS ?= dev,lm-eval,ray
 
 .PHONY: demo test venv lint clean
 

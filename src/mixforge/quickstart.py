@@ -24,7 +24,8 @@ from typing import Any
 
 ASSETS = resources.files("mixforge.assets")
 BASE_MODEL = "models/mixforge-tiny-base"
-MAPPING = {"question": "feedback", "answer": "label", "label": "label"}  # the assistant answers with the label
+INSTRUCTION = "Classify this customer feedback: "  # the domain task's prompt (see assets/README.md)
+MAPPING = {"question": "prompt", "answer": "label", "label": "label"}  # the assistant answers with the label
 
 
 def asset(path: str) -> str:
@@ -40,7 +41,7 @@ def quickstart(
     output: str | Path = "runs/quickstart",
     method: str = "sft_full",
     percents: Sequence[float] = (100.0, 50.0),
-    steps: int = 400,
+    steps: int = 800,
     seed: int = 0,
     batch_size: int = 32,
     learning_rate: float | None = None,
@@ -72,10 +73,12 @@ def quickstart(
     # ---- 1. data: the pipeline prepares the domain task -----------------------------------------------------
     console.rule("[bold]1. prepare the domain data")
     data_dir = out / "data"
-    train_report = prepare([asset("domain/train.jsonl"), asset("domain/validation.jsonl")], mapping=MAPPING,
+    raw = {split: _with_instruction(asset(f"domain/{split}.jsonl"), data_dir / "raw" / f"{split}.jsonl")
+           for split in ("train", "validation", "test")}
+    train_report = prepare([raw["train"], raw["validation"]], mapping=MAPPING,
                            method=method, model=base, out_dir=data_dir / "train", split=(0.9, 0.1, 0.0),
                            stratify=True, seed=seed, labels=_labels(), dedup="exact")
-    test_report = prepare(asset("domain/test.jsonl"), mapping=MAPPING, method=method, model=base,
+    test_report = prepare(raw["test"], mapping=MAPPING, method=method, model=base,
                           out_dir=data_dir / "test", labels=_labels(), dedup="none", quality=False)
     train_file, val_file = train_report.files["train"], train_report.files["validation"]
     test_file = next(iter(test_report.files.values()))
@@ -144,6 +147,17 @@ def quickstart(
     console.print(f"MLflow: mlflow ui --backend-store-uri {store}")
     console.print(f"took {summary['seconds']:.0f} s")
     return summary
+
+
+def _with_instruction(src: str, dst: Path) -> str:
+    """The raw feedback rows with the task's instruction in front: {"id", "prompt", "label"}."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, encoding="utf-8") as f, dst.open("w", encoding="utf-8") as out:
+        for line in f:
+            row = json.loads(line)
+            out.write(json.dumps({"id": row["id"], "prompt": INSTRUCTION + row["feedback"], "label": row["label"]})
+                      + "\n")
+    return str(dst)
 
 
 def _labels() -> list[str]:

@@ -78,6 +78,15 @@ def test_mixing_puts_the_asked_share_of_general_data_in_every_step(tiny_model_di
     assert curve[-1]["kl_to_base"] > 0
 
 
+def test_domain_only_runs_still_watch_general_validation_loss_and_kl(tiny_model_dir, toy_data, tmp_path):
+    run(config(tiny_model_dir, toy_data["sft"], tmp_path / "d", enabled=False, max_steps=2), show_progress=False)
+    rows = [json.loads(r) for r in (tmp_path / "d" / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if "loss" in r]
+    assert all(r["mix/customer/records"] == 8 for r in steps)  # nothing mixed in
+    curve = [r for r in rows if "kl_to_base" in r][-1]
+    assert any(k.startswith("val_loss/") and k != "val_loss/customer" for k in curve)
+
+
 def test_packing_trains_on_the_same_records(tiny_model_dir, toy_data, tmp_path):
     a = run(config(tiny_model_dir, toy_data["sft"], tmp_path / "a", max_steps=3, lr_scheduler="constant"),
             show_progress=False)

@@ -12,7 +12,7 @@ def quickstart(
     method: str = typer.Option("sft_full", help="sft_full or sft_lora."),
     percent: list[float] = typer.Option([100.0, 50.0], "--percent",
                                         help="customer_data_percent of each fine-tune (repeatable); 100 = domain only."),
-    steps: int = typer.Option(400, help="Optimizer steps of each fine-tune (the same budget for every run)."),
+    steps: int = typer.Option(800, help="Optimizer steps of each fine-tune (the same budget for every run)."),
     seed: int = typer.Option(0, help="Seed of data split, mixer and training."),
     batch_size: int = typer.Option(32, help="Records per optimizer step."),
     eval_limit: int | None = typer.Option(None, help="Evaluate only the first N questions of each benchmark (faster, noisier)."),

@@ -291,7 +291,10 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     val: dict[str, list[Tokenized]] = {}
     if cfg.validation_path and kind != "preference":
         val[DOMAIN] = tok(read_records(cfg.validation_path), False)
-    for name, src in general.items():
+    # the forgetting curve watches the general sources even when nothing is mixed in (domain-only runs are
+    # where forgetting shows): then the default mix's sources, for validation only
+    watched = general or mixing_config(None, enabled=True, model=cfg.model, method=cfg.method).general_sources()
+    for name, src in watched.items():
         if (held := heldout_path(src)) is not None:
             val[name] = tok(read_records(held), False)
 
