@@ -83,3 +83,28 @@ overrides: {{max_steps: 2, global_batch_size: 4, micro_batch_size: 2}}
     result = runner.invoke(app, ["train", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "final" / "model.safetensors").exists()  # full-rank: the whole model
+
+
+def test_merge_writes_a_standalone_model_with_the_adapters_outputs(tiny_model_dir, toy_data, tmp_path):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from mixforge.config import RunConfig, parse_overrides
+    from mixforge.train.recipe import run
+
+    cfg = RunConfig(model=str(tiny_model_dir), method="sft_lora", data_path=toy_data["sft"],
+                    output_path=str(tmp_path / "r"), data_mixing_enabled=False, tracking={"enabled": False},
+                    overrides=parse_overrides({"max_steps": 3, "global_batch_size": 4, "micro_batch_size": 4,
+                                               "learning_rate": 3e-2}))
+    final = run(cfg, show_progress=False).final_path
+    result = runner.invoke(app, ["merge", final, "--out", str(tmp_path / "merged")])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "merged" / "adapter_config.json").exists()
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()
+    with_adapter = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), final).eval()
+    ids = torch.tensor([[1, 5, 9, 42, 7]])
+    with torch.no_grad():
+        assert torch.allclose(merged(ids).logits, with_adapter(ids).logits, atol=1e-5)
+    bad = runner.invoke(app, ["merge", str(tiny_model_dir), "--out", str(tmp_path / "x")])
+    assert bad.exit_code != 0

@@ -10,8 +10,6 @@ so every test goes through the same `from_pretrained` path a user's hub model ta
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -163,19 +161,9 @@ def build_tiny(
     }
     model = build_model(spec, vocab_size=len(tokenizer), seed=seed, special_ids=special_ids)
 
-    # ---- save atomically: a temporary sibling folder, then one rename -------------------------------------
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    from mixforge.models.save import save_model_dir
+
+    return save_model_dir(model, tokenizer, out)
 
 
 def parameter_count(model) -> int:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from mixforge.errors import ModelError
+from mixforge.models.save import save_model_dir
 
 
 def merge_adapter(adapter: str | os.PathLike[str], out: str | os.PathLike[str], *,
@@ -25,15 +24,4 @@ def merge_adapter(adapter: str | os.PathLike[str], out: str | os.PathLike[str], 
     model = PeftModel.from_pretrained(load_model(base, trust_remote_code=trust_remote_code), adapter)
     merged = model.merge_and_unload()
     tokenizer = load_tokenizer(str(adapter) if (adapter / "tokenizer_config.json").exists() else base)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        merged.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return save_model_dir(merged, tokenizer, out)

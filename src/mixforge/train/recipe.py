@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from mixforge.config import RunConfig
 from mixforge.errors import ConfigError
 from mixforge.methods import RECORD_KIND, uses_lora
+from mixforge.models.save import save_model_dir
 from mixforge.train import checkpoint as ckpt
 from mixforge.train.batching import pack_batch, pad_batch
 from mixforge.train.tokenize import IGNORE, Tokenized, TokenizedPair, tokenize_preference, tokenize_record
@@ -401,7 +402,7 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     final_path = None
     if status == "succeeded" and world.main:
         final_path = out / "final"
-        _save_final(model, tokenizer, final_path)
+        save_model_dir(model, tokenizer, final_path)  # the adapter (LoRA) or the full model, atomically
         (out / "truncation.json").write_text(json.dumps({"max_seq_len": seq_len, "truncated": truncated}))
         tracker.log_artifact(str(out / "mix_manifest.json"))
         tracker.log_artifact(str(final_path))
@@ -531,24 +532,6 @@ def _save(ckpt_dir, step, model, optimizer, scheduler, sampler, tokens_seen, tra
         import torch.distributed as dist
 
         dist.barrier()
-
-
-def _save_final(model, tokenizer, path: Path) -> None:
-    """The adapter (LoRA) or the full model, with the tokenizer, written atomically."""
-    import shutil
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".final.", dir=path.parent))
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 class _progress:
