@@ -109,7 +109,7 @@ def kl_curves(runs: Mapping[str, Sequence[dict]], key: str = "kl_to_base") -> by
     for name, (xs, ys) in with_data.items():
         ax.plot(xs, ys, marker=".", label=name)
     ax.set_xlabel("step")
-    ax.set_ylabel("KL(tuned || base)")
+    ax.set_ylabel("KL(base || tuned), nats per token")  # as the trainer computes it
     ax.set_title("KL divergence to the base model", fontsize=9)
     ax.legend(fontsize=7)
     return _png(fig)
