@@ -15,12 +15,13 @@ import os
 import random
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from mixforge.models.save import atomic_directory
 
 _NAME = re.compile(r"^step-(\d{6,})$")
 
@@ -58,20 +59,13 @@ def save_checkpoint(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:06d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".step-{step:06d}.", dir=root))
-    try:
+    with atomic_directory(final) as tmp:  # state.json is written last: a folder without it is incomplete
         model.save_pretrained(tmp, safe_serialization=True)
         torch.save(
             {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
             tmp / "optimizer.pt",
         )
         (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=1, default=str))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for old in list_checkpoints(root)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
