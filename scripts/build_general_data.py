@@ -97,6 +97,16 @@ def knowledge_items(
 # ---- baseline: countries (countryinfo, pycountry) ---------------------------------------------
 
 
+
+def knowledge_split(relations: list, rng: random.Random) -> Split:
+    """knowledge_items for each (kind, facts, templates, pool) relation, pooled in order."""
+    train, heldout = [], []
+    for kind, facts, templates, pool in relations:
+        t, h = knowledge_items(kind, facts, templates, pool, rng)
+        train += t
+        heldout += h
+    return train, heldout
+
 def country_records() -> list[dict]:
     """Countries and territories with a capital, a world region and an ISO 3166 code pycountry knows, read from
     countryinfo's own data files (its API looks countries up one name at a time)."""
@@ -165,12 +175,7 @@ def baseline(rng: random.Random) -> Split:
             codes,
         ),
     ]
-    train, heldout = [], []
-    for kind, facts, templates, pool in relations:
-        t, h = knowledge_items(kind, facts, templates, pool, rng)
-        train += t
-        heldout += h
-    return train, heldout
+    return knowledge_split(relations, rng)
 
 
 # ---- stem: the periodic table (periodictable) ---------------------------------------------------------------
@@ -208,12 +213,7 @@ def stem(rng: random.Random) -> Split:
             names,
         ),
     ]
-    train, heldout = [], []
-    for kind, facts, templates, pool in relations:
-        t, h = knowledge_items(kind, facts, templates, pool, rng)
-        train += t
-        heldout += h
-    return train, heldout
+    return knowledge_split(relations, rng)
 
 
 # ---- math: small arithmetic and comparisons; held-out operands are new ----------------------------------------
