@@ -369,7 +369,7 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
         for step_records in sampler:
             step += 1
             by_kind = _split(step_records, tokenized, kind)
-            loss_value, tokens_this_step, taken = _train_step(
+            loss_value, tokens_this_step = _train_step(
                 train_model, model, ref, by_kind, optimizer, o, world, pad_id=pad_id, seq_len=seq_len, kind=kind)
             scheduler.step()
             tokens_seen += tokens_this_step
@@ -418,7 +418,7 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
 # one optimizer step
 # ---------------------------------------------------------------------------------------------------------
 def _train_step(train_model, model, ref, by_kind, optimizer, o, world: World, *, pad_id: int, seq_len: int,
-                kind: str) -> tuple[float, int, dict[str, int]]:
+                kind: str) -> tuple[float, int]:
     """Forward/backward over micro-batches of this rank's share, then one optimizer step.
 
     The loss is normalized by the number of loss tokens in the whole global step (all ranks), so gradient
@@ -455,7 +455,7 @@ def _train_step(train_model, model, ref, by_kind, optimizer, o, world: World, *,
     optimizer.zero_grad(set_to_none=True)
     tokens = sum(len(t.input_ids) for t in sft_items) + sum(len(p.chosen.input_ids) + len(p.rejected.input_ids)
                                                            for p in pairs)
-    return all_reduce_sum(loss_total, world), int(all_reduce_sum(float(tokens), world)), {}
+    return all_reduce_sum(loss_total, world), int(all_reduce_sum(float(tokens), world))
 
 
 # ---------------------------------------------------------------------------------------------------------
