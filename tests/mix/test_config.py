@@ -247,3 +247,43 @@ def test_property_random_percents_validate_iff_they_sum_to_100(data, nudge):
     else:
         with pytest.raises(ConfigError, match=r"sum to|outside \[0, 100\]"):
             DataMixingConfig.from_dict(data)
+
+
+def test_customer_percent_alone_takes_the_default_category_weights():
+    # the seed: a mix that names only customer_data_percent keeps the default weights of the general part
+    defaults = default_mixing_config()
+    cfg = DataMixingConfig.from_dict({"customer_data_percent": 30})
+    assert cfg.customer_data_percent == 30
+    assert cfg.categories == defaults.categories and cfg.general_data == defaults.general_data
+    shares = cfg.source_schedule().shares_at(0)
+    assert shares["customer"] == Fraction(3, 10) and sum(shares.values()) == 1
+    general = {k: v for k, v in shares.items() if k != "customer"}
+    assert len(general) == len(defaults.categories) and len(set(general.values())) == 1  # the defaults: equal
+    # the seed's spelling gives the same config, and `get_data_mixing_config()` shows the defaults back
+    assert DataMixingConfig.from_dict({"customer_data_percent": 30.0, "general_data": defaults.general_data}) == cfg
+    assert cfg.to_seed_dict() == {**defaults.to_seed_dict(), "customer_data_percent": 30}
+
+
+def test_hub_without_weights_takes_the_seeds_example_weights():
+    cfg = DataMixingConfig.from_dict({"customer_data_percent": 50, "general_data": "hub"})
+    assert cfg.to_seed_dict() == {k: float(v) for k, v in SEED_EXAMPLE.items()}
+
+
+def test_a_given_dict_still_leaves_out_categories_at_0_and_unknown_keys_stay_errors():
+    cfg = DataMixingConfig.from_dict({"customer_data_percent": 30, "categories": {"math": 100}})
+    assert cfg.category_percents()["baseline"] == 0.0 and cfg.categories == {"math": 100}
+    with pytest.raises(ConfigError, match="sum to 0"):  # an explicit empty dict is a given dict
+        DataMixingConfig.from_dict({"customer_data_percent": 30, "categories": {}})
+    with pytest.raises(ConfigError, match="did you mean 'customer_data_percent'"):
+        DataMixingConfig.from_dict({"customer_data_prcent": 30})
+    with pytest.raises(ConfigError, match="sum to 0"):  # no general data: nothing to default to
+        DataMixingConfig.from_dict({"customer_data_percent": 30, "general_data": "none"})
+
+
+def test_a_schedule_stage_without_weights_keeps_the_previous_stages():
+    cfg = DataMixingConfig.from_dict({"customer_data_percent": 50, "general_data": "embedded",
+                                      "categories": {"math": 25, "baseline": 75},
+                                      "schedule": [{"step": 10, "customer_data_percent": 80}]})
+    assert cfg.schedule[0].categories == {"math": 25, "baseline": 75}
+    later = cfg.source_schedule().shares_at(10)
+    assert later == {"customer": Fraction(4, 5), "math/embedded": Fraction(1, 20), "baseline/embedded": Fraction(3, 20)}

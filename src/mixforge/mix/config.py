@@ -10,7 +10,9 @@ Rules, each breach reported (all together, field by field) as a `ConfigError`:
   percents share the rest and must sum to 100 (tolerance 1e-6) whenever customer_data_percent < 100;
 - an unknown key is an error that names the nearest known key;
 - a category with a percent > 0 needs at least one source (see catalog.py; `general_data` chooses them);
-- categories left out are 0, as in the seed.
+- categories left out of the given weights are 0, as in the seed; a mix that names no category weights at
+  all takes the defaults (`default_weights`: what `get_data_mixing_config()` shows), and a schedule stage
+  that names none keeps the previous stage's.
 
 Key spellings: `nova_<category>_percent` (the seed's), `<category>_percent`, and `<category>` inside a
 `categories:` mapping; underscores and hyphens inside the category name are interchangeable.
@@ -180,7 +182,7 @@ class DataMixingConfig(_Closed):
     """How every global batch is composed: your data's share, and how the general part splits by category."""
 
     customer_data_percent: float = Field(50, ge=0, le=100, description="Share (%) of every global batch taken from your data; higher specializes more and forgets more.")
-    categories: dict[str, float] = Field(default_factory=dict, description="Category -> percent of the general part; must sum to 100 when customer_data_percent < 100. Missing categories are 0.")
+    categories: dict[str, float] = Field(default_factory=dict, description="Category -> percent of the general part; must sum to 100 when customer_data_percent < 100. Left out: 0; none named at all: the defaults.")
     general_data: GeneralData = Field("auto", description="What fills the categories: auto (shipped data where present, else the hub), embedded, hub, or none (only your sources).")
     sources: list[SourceSpec] = Field(default_factory=list, description="Your own general-data sources, added to their categories.")
     schedule: list[MixStage] = Field(default_factory=list, description="Later stages: from each stage's step on, its percents hold.")
@@ -192,12 +194,23 @@ class DataMixingConfig(_Closed):
             return data
         known = _known_categories(data)
         out = _fold_percent_keys(data, set(cls.model_fields), known)
+        if not out["categories"] and "categories" not in data:  # no weights named at all: the defaults
+            general_data, weights = default_weights(out.get("general_data"))
+            if weights:
+                out["general_data"], out["categories"] = general_data, weights
         stages = out.get("schedule")
         if isinstance(stages, list):
-            out["schedule"] = [
-                _fold_percent_keys(s, set(MixStage.model_fields), known) if isinstance(s, Mapping) else s
-                for s in stages
-            ]
+            previous = out["categories"]
+            folded = []
+            for stage in stages:
+                if isinstance(stage, Mapping):
+                    given = "categories" in stage
+                    stage = _fold_percent_keys(stage, set(MixStage.model_fields), known)
+                    if not stage["categories"] and not given:  # a stage that names no weights keeps the last ones
+                        stage["categories"] = dict(previous) if isinstance(previous, Mapping) else previous
+                    previous = stage["categories"]
+                folded.append(stage)
+            out["schedule"] = folded
         return out
 
     @field_validator("sources")
@@ -332,14 +345,24 @@ def _problems(exc: ValidationError) -> list[str]:
     return out
 
 
-def default_mixing_config(model: str | None = None, method: str = "sft_lora") -> DataMixingConfig:
-    """The defaults `get_data_mixing_config()` shows: half your data; the general half spread equally over
-    the categories the package ships (so the default runs offline), or the seed's example percents when the
-    package ships none. `model` and `method` are accepted for the seed's signature; they do not change it yet."""
-    del model, method
+def default_weights(general_data: str | None) -> tuple[str | None, dict[str, float]]:
+    """(general_data, category percents) of a mix that names no category weights: the categories the package
+    ships, equally weighted (offline), or the seed's example percents for the hub (or when nothing is shipped).
+    No weights for general data that has no catalogue (none, or your own sources only)."""
     shipped = sorted(catalog.embedded_sources())
-    if not shipped:
-        return DataMixingConfig.from_dict({**SEED_EXAMPLE, "general_data": "hub"})
-    # equal weights: the float sum is within 1e-6 of 100 and the shares come out exactly equal (normalized)
-    return DataMixingConfig.from_dict({"customer_data_percent": 50, "general_data": "embedded",
-                                       "categories": {c: 100 / len(shipped) for c in shipped}})
+    if general_data is None:
+        general_data = "embedded" if shipped else "hub"
+    if general_data in ("auto", "embedded") and shipped:
+        # equal weights: the float sum is within 1e-6 of 100 and the shares come out exactly equal (normalized)
+        return general_data, {c: 100 / len(shipped) for c in shipped}
+    if general_data in ("auto", "embedded", "hub"):
+        return general_data, {_canonical_category(k.removeprefix("nova_").removesuffix("_percent")): v
+                              for k, v in SEED_EXAMPLE.items() if k != "customer_data_percent"}
+    return general_data, {}
+
+
+def default_mixing_config(model: str | None = None, method: str = "sft_lora") -> DataMixingConfig:
+    """The defaults `get_data_mixing_config()` shows: half your data, the general half with `default_weights`.
+    `model` and `method` are accepted for the seed's signature; they do not change it yet."""
+    del model, method
+    return DataMixingConfig.from_dict({"customer_data_percent": 50})
