@@ -11,7 +11,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# public name -> "module:attribute"; each issue's modules add their names here
+# public name -> "module:attribute" (or "module": the module itself); each issue's modules add their names here
 _LAZY: dict[str, str] = {
     "TrainingMethod": "mixforge.methods:TrainingMethod",
     "MixforgeError": "mixforge.errors:MixforgeError",
@@ -66,7 +66,7 @@ _LAZY: dict[str, str] = {
     "RunConfig": "mixforge.config:RunConfig",
     "TrainOverrides": "mixforge.config:TrainOverrides",
     "load_config": "mixforge.config:load_config",
-    "train": "mixforge.train.recipe:run",
+    "train": "mixforge.train",  # the package, callable: train(cfg) runs the recipe (see mixforge/train)
     "merge_adapter": "mixforge.train.merge:merge_adapter",
 }
 
@@ -78,7 +78,7 @@ def __getattr__(name: str) -> Any:
     if target is None:
         raise AttributeError(f"module 'mixforge' has no attribute {name!r}")
     module, _, attr = target.partition(":")
-    value = getattr(import_module(module), attr)
+    value = getattr(import_module(module), attr) if attr else import_module(module)
     globals()[name] = value  # cache: the next access is a plain global
     return value
 
