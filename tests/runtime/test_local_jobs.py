@@ -138,8 +138,17 @@ def test_workers_left_by_a_killed_launcher_are_ended(tmp_path, sft_data):
             LocalRuntime().launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"))
         os.kill(job.pid, signal.SIGKILL)
         wait_for(lambda: job.status == "failed", timeout=20, what="failed")
-        assert "killed 1 leftover process" in job.record.message
+        assert "1 leftover process(es) still run" in job.record.message
+        # reading is not acting: status, repr and the job list leave the worker alone
+        assert [job.status, job.status, repr(job).endswith("status='failed')"), len(list_jobs())] == [
+            "failed", "failed", True, len(list_jobs())]
+        assert len(workers()) == 1
+        with pytest.raises(ConfigError, match="1 process.* of an earlier job still run"):  # nor may a new run start
+            LocalRuntime().launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"))
+        result = CliRunner().invoke(app, ["jobs", "stop", job.id])  # the explicit verb
+        assert result.exit_code == 0 and "killed 1 leftover process" in result.output, result.output
         wait_for(lambda: not workers(), timeout=10, what="the worker to end")
+        assert job.kill_leftovers() == 0
     finally:  # whatever happened, leave no sleeper behind
         for process in [*workers(), *([psutil.Process(job.pid)] if psutil.pid_exists(job.pid) else [])]:
             process.kill()

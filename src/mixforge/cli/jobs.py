@@ -87,12 +87,15 @@ def logs(
 
 @app.command("stop")
 def stop(job_id: str = typer.Argument(..., help="A job id (a unique prefix is enough).")) -> None:
-    """Stop a job cleanly: it saves a checkpoint, then exits (`resume` continues it)."""
+    """Stop a job cleanly: it saves a checkpoint, then exits (`resume` continues it). For a job that has ended,
+    end the processes it left behind (torchrun workers of a killed launcher)."""
     from mixforge.runtime.jobs import get_job
 
     job = get_job(job_id)
     if not job.record.active:
-        typer.echo(f"job {job.id} is {job.record.status} already")
+        killed = job.kill_leftovers()
+        typer.echo(f"job {job.id} is {job.record.status} already"
+                   + (f"; killed {killed} leftover process(es) still running its config" if killed else ""))
         return
     job.stop()
     typer.echo(f"asked job {job.id} to stop (checkpoint, then exit); `mixforge jobs status {job.id}` shows when it has")

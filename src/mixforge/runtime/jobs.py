@@ -8,7 +8,8 @@
 Status is never kept in memory: each read asks the engine (the process table and `result.json` for local
 processes, kubectl for Kubernetes, sacct for Slurm) and writes what it saw back, so it survives the caller's
 exit. A process that died without writing `result.json` is `failed`, and its last log lines are kept as the
-job's message.
+job's message. Reading never acts on a process: stopping is `stop()`, and the workers a killed launcher left
+behind end only with `kill_leftovers()` (which `mixforge jobs stop` calls for a job that has ended).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ Status = Literal["queued", "running", "succeeded", "failed", "stopped"]
 ACTIVE = ("queued", "running")
 TAIL_LINES = 20  # log lines kept as the message of a job that died
 
-# runtime kind -> the module that launches, watches and stops it (each has `poll`, `stop`, `logs`, `from_spec`)
+# runtime kind -> the module that launches, watches and stops it (each has `poll`, `stop`, `logs`, `from_spec`;
+# those that start local processes also `kill_leftovers`)
 BACKENDS = {
     "local": "mixforge.runtime.local",
     "torchrun": "mixforge.runtime.torchrun",
@@ -196,8 +198,8 @@ class Job:
         self._registry = registry or JobRegistry()
         self._process = process  # the Popen when this process launched it (lets us reap our own child)
 
-    def __repr__(self) -> str:
-        return f"Job(id={self.id!r}, name={self.name!r}, runtime={self.record.runtime!r}, status={self.status!r})"
+    def __repr__(self) -> str:  # the status last read: a repr asks no engine
+        return f"Job(id={self.id!r}, name={self.name!r}, runtime={self.record.runtime!r}, status={self.record.status!r})"
 
     @property
     def id(self) -> str:
@@ -240,6 +242,7 @@ class Job:
 
     @property
     def status(self) -> str:
+        """What the engine says now (a read: it signals no process)."""
         return self.refresh().status
 
     @property
@@ -280,6 +283,13 @@ class Job:
         self._registry.save(record)
         _backend(record.runtime).stop(record)
         self._record = record
+
+    def kill_leftovers(self) -> int:
+        """SIGKILL the processes an ended job left behind (torchrun's workers, each in a session of its own, train
+        on when torchrun itself is killed); returns how many. Nothing while the job's own process lives."""
+        record = self.refresh()
+        kill = getattr(_backend(record.runtime), "kill_leftovers", None)  # only kinds that start local processes
+        return kill(record) if kill is not None and not record.active else 0
 
     def resume(self) -> Job:
         """Launch the same config on the same runtime again, under the same id; the recipe continues from the

@@ -3,7 +3,8 @@
 The process starts in a new session, so it survives the caller's exit. What it became is read back from the
 process table (is that pid, started at that time, still alive?) and from the `result.json` the entry point
 writes when it ends. TorchrunRuntime and RayRuntime launch local processes too and are watched the same way
-(`start_process`, `poll`, `stop`, `logs` below).
+(`start_process`, `poll`, `stop`, `kill_leftovers`, `logs` below). `poll` only reads: it never signals a
+process.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def launch(cfg: RunConfig, runtime: Any = None) -> Job:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# local processes: start, poll, stop, logs (shared by the local, torchrun and ray runtimes)
+# local processes: start, poll, stop, kill_leftovers, logs (shared by the local, torchrun and ray runtimes)
 # ---------------------------------------------------------------------------------------------------------
 def start_process(cfg: RunConfig, *, kind: str, spec: dict[str, Any], command, job_id: str | None = None,
                   env: dict[str, str] | None = None) -> Job:
@@ -75,6 +76,9 @@ def start_process(cfg: RunConfig, *, kind: str, spec: dict[str, Any], command, j
     if (busy := active_job_writing(str(out), other_than=job_id)) is not None:
         raise ConfigError(f"output_path: job {busy.id} ({busy.record.status}) is writing into {out}",
                           hint=f"stop it first (mixforge jobs stop {busy.id}) or choose another output_path")
+    if stray := _running_config(str(out / "run_config.json")):  # a killed launcher's workers still train here
+        raise ConfigError(f"output_path: {len(stray)} process(es) of an earlier job still run {out}/run_config.json",
+                          hint="`mixforge jobs stop ID` of that job ends them")
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").unlink(missing_ok=True)  # what a previous attempt wrote is not this attempt's outcome
     cfg = cfg.model_copy(update={"runtime": spec})
@@ -113,8 +117,9 @@ def poll(record: JobRecord) -> JobRecord:
         return replace(record, status=status, ended_at=result_file.stat().st_mtime,
                        mlflow_run_id=result.get("mlflow_run_id") or record.mlflow_run_id)
     ended = _mtime(record.log_path) or time.time()
-    leftovers = _kill_leftovers(record)  # e.g. torchrun's workers, when torchrun itself was killed
-    tail = log_tail(record.log_path) + (f"\n[mixforge] killed {leftovers} leftover process(es)" if leftovers else "")
+    leftovers = len(_leftovers(record))  # e.g. torchrun's workers, when torchrun itself was killed
+    tail = log_tail(record.log_path) + (f"\n[mixforge] {leftovers} leftover process(es) still run this job's config; "
+                                        f"`mixforge jobs stop {record.id}` ends them" if leftovers else "")
     if record.stop_requested:  # stopped hard (e.g. Ray): the newest periodic checkpoint is where resume goes on
         return replace(record, status="stopped", ended_at=ended,
                        message="stopped without a final checkpoint; resume continues from the newest one\n" + tail)
@@ -160,26 +165,45 @@ def _alive(pid: int, started: float | None) -> bool:
         return False
 
 
-def _kill_leftovers(record: JobRecord) -> int:
-    """SIGKILL processes still running this job's config after the launched process died (torchrun starts each
-    worker in a session of its own, so a killed torchrun leaves its workers training). Only processes started
-    after the job's own, whose command line names the job's run_config.json."""
+def kill_leftovers(record: JobRecord) -> int:
+    """SIGKILL the processes still running this job's config after the launched process died (torchrun starts
+    each worker in a session of its own, so a killed torchrun leaves its workers training); returns how many."""
     import psutil
 
-    config_path = str(Path(record.output_path) / "run_config.json")
+    if record.pid is not None and _alive(record.pid, record.pid_started):
+        return 0  # the launcher lives: its workers are not leftovers (`stop` asks it to end them)
     killed = 0
+    for process in _leftovers(record):
+        try:
+            process.kill()
+            killed += 1
+        except psutil.Error:
+            continue
+    return killed
+
+
+def _leftovers(record: JobRecord) -> list:
+    """Live processes other than the job's own, started after it, whose command line names its run_config.json."""
+    return [p for p in _running_config(str(Path(record.output_path) / "run_config.json"), after=record.pid_started)
+            if p.pid != record.pid]
+
+
+def _running_config(config_path: str, *, after: float | None = None) -> list:
+    """Live processes whose command line names `config_path` (started after `after`, when given)."""
+    import psutil
+
+    found = []
     for process in psutil.process_iter(["cmdline", "create_time"]):
         try:
             if config_path not in (process.info["cmdline"] or []):
                 continue
-            if record.pid_started and process.info["create_time"] < record.pid_started - 1.0:
+            if after and process.info["create_time"] < after - 1.0:
                 continue
             if process.status() != psutil.STATUS_ZOMBIE:
-                process.kill()
-                killed += 1
+                found.append(process)
         except psutil.Error:
             continue
-    return killed
+    return found
 
 
 def _reap(pid: int) -> None:

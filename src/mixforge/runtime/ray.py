@@ -23,7 +23,7 @@ from typing import Any
 from mixforge.config import RunConfig
 from mixforge.errors import ConfigError
 from mixforge.runtime.jobs import Job
-from mixforge.runtime.local import logs, poll, start_process, stop  # noqa: F401 - this kind's watch functions
+from mixforge.runtime.local import kill_leftovers, logs, poll, start_process, stop  # noqa: F401 - this kind's watch functions
 
 INSTALL_HINT = "pip install 'mixforge[ray]' (ray[train]==2.60.0)"
 

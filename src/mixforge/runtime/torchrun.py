@@ -22,7 +22,7 @@ from typing import Any, Literal
 from mixforge.config import RunConfig
 from mixforge.errors import ConfigError
 from mixforge.runtime.jobs import Job
-from mixforge.runtime.local import logs, poll, start_process, stop  # noqa: F401 - this kind's watch functions
+from mixforge.runtime.local import kill_leftovers, logs, poll, start_process, stop  # noqa: F401 - this kind's watch functions
 
 FSDP_UNSUPPORTED = ("strategy='fsdp' is not supported yet: the recipe saves checkpoints and the final model "
                     "from one unsharded copy of the weights; use strategy='ddp' (every rank holds the model) "
