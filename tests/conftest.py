@@ -4,6 +4,8 @@ and tiny models built once per session through the factory."""
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +35,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory):
     from mixforge.models.tiny import build_tiny
 
     return build_tiny("tiny-chat", seed=0, out_dir=tmp_path_factory.mktemp("models") / "tiny-chat")
+
+
+# The template zoo (tests/templates/zoo.py): `zoo_tokenizer_dir(family)` and `zoo_model_dir(family)` for every test.
+sys.path.insert(0, str(Path(__file__).parent / "templates"))
+from zoo import zoo_model_dir, zoo_tokenizer_dir  # noqa: E402,F401
