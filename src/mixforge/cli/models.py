@@ -51,16 +51,21 @@ def info(
     """Show the chat template, special tokens, role markers, LoRA targets and maximum length of MODEL."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from mixforge.models.registry import model_info
 
     mi = model_info(model, trust_remote_code=trust_remote_code)
     table = Table("field", "value", show_header=False)
-    table.add_row("path", mi.path)
-    table.add_row("model type", mi.model_type)
-    table.add_row("max sequence length", str(mi.max_seq_len))
-    table.add_row("special tokens", ", ".join(mi.special_tokens))
-    table.add_row("role markers", ", ".join(f"{r}={m!r}" for r, m in mi.role_markers.items()))
-    table.add_row("LoRA target modules", str(mi.lora_target_modules))
-    table.add_row("chat template", mi.chat_template or "(none)")
+    rows = {
+        "path": mi.path,
+        "model type": mi.model_type,
+        "max sequence length": str(mi.max_seq_len),
+        "special tokens": ", ".join(mi.special_tokens),
+        "role markers": ", ".join(f"{r}={m!r}" for r, m in mi.role_markers.items()),
+        "LoRA target modules": str(mi.lora_target_modules),
+        "chat template": mi.chat_template or "(none)",
+    }
+    for name, value in rows.items():
+        table.add_row(name, Text(value))  # Text, not markup: '[/INST]' is a token, not a closing tag
     Console().print(table)

@@ -9,6 +9,7 @@ All three kinds of name go through the same `from_pretrained` calls. Weights loa
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from mixforge.models.tiny import PRESETS
 FACTORY_VERSION = "1"
 
 # Sentinels rendered through a model's chat template to find the literal text around each role's content.
-_SENTINEL = {"system": "\x01SYS\x01", "user": "\x01USR\x01", "assistant": "\x01AST\x01"}
+_SENTINEL = {"system": "\x01SYS\x01", "user": "\x01USR\x01", "assistant": "\x01AST\x01", "user2": "\x01USR2\x01"}
 
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -121,41 +122,85 @@ class ModelInfo:
 
     @property
     def reserved_strings(self) -> list[str]:
-        """Every string in user data that would collide with this model's template: special tokens and
-        the non-blank role markers, longest first so a longer match is found before its prefix."""
-        markers = [m.strip() for m in self.role_markers.values() if m.strip()]
-        return sorted(set(self.special_tokens) | set(markers), key=lambda s: (-len(s), s))
+        """Every string in user data that would collide with this model's template: special tokens and the role
+        markers, each a whole string, longest first so a longer match is found before its prefix. A string of
+        only word characters and spaces ('system', 'model') is never reserved: it is ordinary text."""
+        markers = {m.strip() for m in self.role_markers.values()}
+        return sorted({s for s in set(self.special_tokens) | markers if not is_plain_words(s)},
+                      key=lambda s: (-len(s), s))
+
+
+def is_plain_words(text: str) -> bool:
+    """True for '', 'system' or 'end of turn': text that cannot be told apart from a user's own words."""
+    return re.fullmatch(r"[\w\s]*", text) is not None
+
+
+def special_tokens(tokenizer) -> list[str]:
+    """The tokenizer's special tokens: the named ones (bos, eos, ...) and every added token flagged special,
+    which is where Llama 3 keeps '<|start_header_id|>' and Phi-3 '<|user|>'."""
+    flagged = {t.content for t in getattr(tokenizer, "added_tokens_decoder", {}).values() if t.special}
+    return sorted(set(tokenizer.all_special_tokens) | flagged)
 
 
 def role_markers(tokenizer) -> dict[str, str]:
-    """The literal text the chat template writes just before each role's content (tiny-chat: '<|user|>\\n',
-    Qwen: '<|im_start|>user\\n'). Found by rendering sentinel messages: the text before a turn's content, less
-    the BOS token and less the previous turn's closing text (what follows the last message, e.g. '<|end|>\\n').
-    Roles the template refuses are left out."""
+    """The literal text the chat template writes just before each role's content (ChatML: '<|im_start|>user\\n',
+    Llama 3: '<|start_header_id|>user<|end_header_id|>\\n\\n', Gemma: '<start_of_turn>user\\n', Mistral: '[INST] ').
+
+    Found by rendering sentinel messages through the template:
+    - user: what a user turn adds after an earlier turn (so a default system turn or a BOS is never part of it);
+    - assistant: the generation prompt; without one, the text between the user's content and the assistant's,
+      less what closes the user turn, unless that leaves only blanks (Mistral answers right after '[/INST] ');
+    - system: the text before the system content, less a BOS token the template writes itself. Left out where the
+      template refuses a system message or folds it into a user turn (Gemma, Mistral).
+    A token is only stripped as BOS where the template writes `bos_token`: SmolLM2 declares '<|im_start|>' as its
+    BOS, and stripping it turned the system marker into the bare word 'system\\n'."""
     if not getattr(tokenizer, "chat_template", None):
         return {}
-    for roles in (("system", "user", "assistant"), ("user", "assistant")):
-        messages = [{"role": r, "content": _SENTINEL[r]} for r in roles]
-        try:
-            text = tokenizer.apply_chat_template(messages, tokenize=False)
-        except Exception:  # noqa: BLE001 - templates raise arbitrary errors for roles they refuse
+    from mixforge.models.render import prefix_end, try_render
+
+    eos = tokenizer.eos_token
+    s, u1, a1, u2 = (_SENTINEL["system"], _SENTINEL["user"], _SENTINEL["assistant"], _SENTINEL["user2"])
+
+    def turn(role: str, content: str) -> dict[str, str]:
+        return {"role": role, "content": content}
+
+    user = None
+    for base in ([turn("user", u1), turn("assistant", a1)], [turn("user", u1)]):
+        before, after = try_render(tokenizer, base), try_render(tokenizer, [*base, turn("user", u2)])
+        if before is None or after is None or u2 not in after:
             continue
-        if not all(_SENTINEL[r] in text for r in roles):
-            continue
-        closing = text.rsplit(_SENTINEL[roles[-1]], 1)[1]  # what ends a turn
-        markers: dict[str, str] = {}
-        previous_end = 0
-        for role in roles:
-            at = text.index(_SENTINEL[role], previous_end)
-            before = text[previous_end:at]
-            if previous_end == 0 and tokenizer.bos_token and before.startswith(tokenizer.bos_token):
-                before = before[len(tokenizer.bos_token) :]
-            if previous_end and closing and before.startswith(closing):
-                before = before[len(closing) :]
-            markers[role] = before
-            previous_end = at + len(_SENTINEL[role])
-        return markers
-    return {}
+        at = prefix_end(before, after, eos=eos)
+        if at is not None:
+            user = after[at : after.index(u2, at)]
+            break
+
+    assistant = None
+    plain = try_render(tokenizer, [turn("user", u1)])
+    prompt = try_render(tokenizer, [turn("user", u1)], add_generation_prompt=True)
+    at = prefix_end(plain, prompt, eos=eos) if plain is not None and prompt is not None else None
+    if at is not None and prompt[at:].strip():
+        assistant = prompt[at:]
+    elif (text := try_render(tokenizer, [turn("user", u1), turn("assistant", a1)])) and u1 in text and a1 in text:
+        between = text[text.index(u1) + len(u1) : text.index(a1)]
+        closing = plain.split(u1, 1)[1] if plain and u1 in plain else ""  # what ends the user turn
+        if eos and closing.endswith(eos) and not between.startswith(closing):
+            closing = closing[: -len(eos)]
+        rest = between[len(closing) :] if closing and between.startswith(closing) else between
+        assistant = rest if rest.strip() else between
+
+    system = None
+    text = try_render(tokenizer, [turn("system", s), turn("user", u1)])
+    if text and s in text and u1 in text and text.index(s) < text.index(u1):
+        before, between = text[: text.index(s)], text[text.index(s) + len(s) : text.index(u1)]
+        bos = tokenizer.bos_token
+        if bos and "bos_token" in tokenizer.chat_template and before.startswith(bos):
+            before = before[len(bos) :]
+        own_turn = user in between if user and user.strip() else bool(between.strip())
+        if own_turn and before.strip():
+            system = before
+
+    found = {"system": system, "user": user, "assistant": assistant}
+    return {role: marker for role, marker in found.items() if marker is not None}
 
 
 def lora_target_modules(model_type: str) -> list[str] | str:
@@ -182,7 +227,7 @@ def model_info(model: str, *, trust_remote_code: bool = False, with_lora_targets
         path=path,
         model_type=config.model_type,
         chat_template=getattr(tokenizer, "chat_template", None),
-        special_tokens=sorted(set(tokenizer.all_special_tokens)),
+        special_tokens=special_tokens(tokenizer),
         role_markers=role_markers(tokenizer),
         lora_target_modules=lora_target_modules(config.model_type) if with_lora_targets else [],
         max_seq_len=int(min(positions, tok_max)) if tok_max < 10**9 else int(positions),
