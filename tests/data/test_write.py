@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from mixforge.data.write import RecordWriter, write_json
+from mixforge.data.write import RecordWriter
+from mixforge.io.atomic import write_json_atomic
 
 
 def test_a_failed_write_leaves_nothing_behind(tmp_path):
@@ -38,5 +39,5 @@ def test_parquet_and_manifest(tmp_path):
         w.write([{"id": "2", "messages": [{"role": "assistant", "content": "a"}]}])
     assert pq.read_table(tmp_path / "a.parquet").num_rows == 2
     assert w.sha256 == hashlib.sha256((tmp_path / "a.parquet").read_bytes()).hexdigest()
-    digest = write_json(tmp_path / "manifest.json", {"rows": 2})
-    assert digest == hashlib.sha256((tmp_path / "manifest.json").read_bytes()).hexdigest()
+    assert write_json_atomic(tmp_path / "manifest.json", {"rows": 2}, indent=2) == tmp_path / "manifest.json"
+    assert (tmp_path / "manifest.json").read_bytes() == b'{\n  "rows": 2\n}\n'

@@ -41,8 +41,9 @@ from mixforge.data.rows import Reject, Row
 from mixforge.data.sanitize import Action, Sanitizer, build_sanitizer, sanitize
 from mixforge.data.split import SPLIT_NAMES, assign_splits, near_duplicate_groups, parse_ratios
 from mixforge.data.validate import TokenLengths, TooLong, ValidationReport, Validator
-from mixforge.data.write import SUFFIX, OutputFormat, RecordWriter, join, write_json
+from mixforge.data.write import SUFFIX, OutputFormat, RecordWriter, join
 from mixforge.errors import DataError
+from mixforge.io.atomic import write_json_atomic
 from mixforge.methods import RECORD_KIND, RecordKind, TrainingMethod, parse_method
 
 STAGES: tuple[str, ...] = ("load", "transform", "sanitize", "validate", "filter", "save", "split")
@@ -409,11 +410,11 @@ def prepare(
         filters={k: dict(v) for k, v in filter_counts.items()}, validation=report, stages=stage_list,
         seconds=seconds, peak_rss=max(s.peak_rss for s in stages.values()),
     )
-    write_json(report_obj.manifest_path, _manifest(
+    write_json_atomic(report_obj.manifest_path, _manifest(
         report_obj, input=input, model=mdl, kind=kind, ratios=ratios, seed=seed, format=format,
         sanitizer=sanitizer, filters=filters, too_long=too_long, labels=labels, stratify=stratify,
         files_sha={name: _sha(path) for name, path in files.items()},
-    ))
+    ), indent=2, ensure_ascii=True, default=str)
     return report_obj
 
 

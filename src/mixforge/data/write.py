@@ -11,58 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from typing import Any, Literal
 
 from mixforge.errors import DataError
+from mixforge.io.atomic import AtomicFile
 
 OutputFormat = Literal["jsonl", "parquet", "bedrock"]
 OUTPUT_FORMATS: tuple[str, ...] = ("jsonl", "parquet", "bedrock")
 SUFFIX = {"jsonl": ".jsonl", "parquet": ".parquet", "bedrock": ".jsonl"}
-
-
-def _fs(path: str):
-    import fsspec
-
-    try:
-        return fsspec.core.url_to_fs(path)
-    except ImportError as exc:
-        raise DataError(f"cannot write: {exc}", path=path, hint="pip install 'mixforge[s3]' or 'mixforge[gcs]'") from exc
-
-
-class AtomicFile:
-    """A binary file that appears at `path` only on `commit()`; `abort()` (or an exception) removes it."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.fs, self._final = _fs(path)
-        parent = self._final.rsplit("/", 1)[0] if "/" in self._final else ""
-        if parent:
-            self.fs.makedirs(parent, exist_ok=True)
-        name = self._final.rsplit("/", 1)[-1]
-        self._tmp = f"{parent}/.{name}.tmp-{uuid.uuid4().hex[:8]}" if parent else f".{name}.tmp-{uuid.uuid4().hex[:8]}"
-        self.handle = self.fs.open(self._tmp, "wb")
-        self.sha256 = hashlib.sha256()
-        self.bytes = 0
-
-    def write(self, data: bytes) -> None:
-        self.handle.write(data)
-        self.sha256.update(data)
-        self.bytes += len(data)
-
-    def commit(self) -> str:
-        self.handle.close()
-        if self.fs.exists(self._final):
-            self.fs.rm(self._final)
-        self.fs.mv(self._tmp, self._final)
-        return self.sha256.hexdigest()
-
-    def abort(self) -> None:
-        try:
-            self.handle.close()
-        finally:
-            if self.fs.exists(self._tmp):
-                self.fs.rm(self._tmp)
 
 
 class RecordWriter:
@@ -137,7 +93,7 @@ class RecordWriter:
         # pyarrow wrote to the handle directly: hash the committed file by reading it back
         self._file.commit()
         digest = hashlib.sha256()
-        with self._file.fs.open(self._file._final, "rb") as f:
+        with self._file.fs.open(self._file.final, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
                 self._file.bytes += len(block)
@@ -154,17 +110,6 @@ class RecordWriter:
             self.close()
         else:
             self.abort()
-
-
-def write_json(path: str | os.PathLike[str], obj: Any) -> str:
-    """One JSON document, atomically; returns its sha256."""
-    f = AtomicFile(os.fspath(path))
-    try:
-        f.write((json.dumps(obj, indent=2, default=str) + "\n").encode("ascii"))
-    except BaseException:
-        f.abort()
-        raise
-    return f.commit()
 
 
 def join(base: str, name: str) -> str:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from mixforge.io.atomic import write_json_atomic, write_text_atomic  # noqa: F401 - mixforge.search imports them here
 
 CACHE_VERSION = "1"
 # files that define a checkpoint's behaviour (anything else in the folder, e.g. logs, is ignored)
@@ -29,25 +29,6 @@ def default_cache_dir() -> Path:
     from mixforge.models.registry import mixforge_home
 
     return mixforge_home() / "eval_cache"
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write through a temporary sibling and one rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results and reports are ordinary readable files
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json_atomic(path: Path, data: Any) -> Path:
-    return write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=1))
 
 
 class _DigestMemo:

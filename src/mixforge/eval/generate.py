@@ -179,8 +179,8 @@ def generate_file(
     show_progress: bool = True,
 ) -> Path:
     """Generate a reply for every prompt in `input_path`; write {"id", "messages", "output"} lines."""
-    from mixforge.eval.cache import write_text_atomic
     from mixforge.eval.evaluator import load_checkpoint, progress_bar
+    from mixforge.io.atomic import write_text_atomic
 
     prompts = read_prompts(input_path)
     ckpt = load_checkpoint(model, adapter=adapter, precision=precision, device=device)

@@ -39,8 +39,8 @@ def export_multiple_choice(tokenizer, task: EvalTask, out_dir: str | Path) -> st
     """Write `task` as a harness task (YAML + JSONL) in `out_dir`; returns the harness task name."""
     import yaml
 
-    from mixforge.eval.cache import write_text_atomic
     from mixforge.eval.multiple_choice import load_questions, task_prompts
+    from mixforge.io.atomic import write_text_atomic
 
     if task.kind != "multiple_choice":
         raise ValueError(f"only multiple-choice tasks export to lm-eval (task {task.name!r} is {task.kind})")

@@ -235,7 +235,7 @@ def forgetting_report(
     """Write the report for {run name: results (an EvalResult or a results JSON file)}; `base` names the
     base model's entry (default: the first). Returns the rows and the paths written."""
     from mixforge.eval import plots
-    from mixforge.eval.cache import write_json_atomic, write_text_atomic
+    from mixforge.io.atomic import AtomicFile, write_json_atomic, write_text_atomic
 
     loaded = {name: r if isinstance(r, EvalResult) else EvalResult.load(r) for name, r in results.items()}
     if not loaded:
@@ -281,9 +281,8 @@ def forgetting_report(
             images[key] = png
     plot_paths = {k: out / "plots" / f"{k}.png" for k in images}
     for k, png in images.items():
-        tmp = plot_paths[k].with_suffix(".png.tmp")
-        tmp.write_bytes(png)
-        os.replace(tmp, plot_paths[k])
+        with AtomicFile(plot_paths[k]) as f:
+            f.write(png)
 
     # ---- Markdown, HTML, JSON -----------------------------------------------------------------------------
     note = (f"Retention = general / base general; domain gain = domain - base domain. Brackets: 95% paired "

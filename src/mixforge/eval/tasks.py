@@ -382,7 +382,7 @@ class EvalResult:
 
     def save(self, path: str | Path) -> Path:
         """Write the results as one JSON file (atomically)."""
-        from mixforge.eval.cache import write_json_atomic
+        from mixforge.io.atomic import write_json_atomic
 
         return write_json_atomic(Path(path), self.to_dict())
 

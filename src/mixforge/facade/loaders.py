@@ -30,8 +30,9 @@ from mixforge.data.mapping import parse_mapping
 from mixforge.data.pipeline import PrepareReport, prepare, transform_head
 from mixforge.data.sanitize import Action, build_sanitizer
 from mixforge.data.validate import ValidationReport
-from mixforge.data.write import AtomicFile, join
+from mixforge.data.write import join
 from mixforge.errors import DataError
+from mixforge.io.atomic import AtomicFile
 from mixforge.methods import TrainingMethod, parse_method
 
 

@@ -16,8 +16,6 @@ The world size is recorded but may change on resume: the global sequence does no
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mixforge.errors import ConfigError
+from mixforge.io.atomic import AtomicFile, write_text_atomic
 from mixforge.mix.sampler import MixSampler, SourceIndex
 from mixforge.mix.weights import Schedule
 
@@ -33,8 +32,9 @@ INDEX_FILE = "mix_index.npz"
 MANIFEST_VERSION = 1
 
 
-def build_manifest(sampler: MixSampler, *, config: Any = None) -> dict[str, Any]:
-    """The manifest of a sampler as a JSON-ready dict. `config` is a DataMixingConfig or a plain dict."""
+def build_manifest(sampler: MixSampler, *, config: Any = None, self_replay: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest of a sampler as a JSON-ready dict. `config` is a DataMixingConfig or a plain dict;
+    `self_replay` what generated the self-replay sources (generator fingerprint, cache key, files)."""
     if config is not None and hasattr(config, "to_dict"):
         config = config.to_dict()
     return {
@@ -57,22 +57,12 @@ def build_manifest(sampler: MixSampler, *, config: Any = None) -> dict[str, Any]
             for name, index in sampler.sources.items()
         },
         "config": config,
+        **({"self_replay": dict(self_replay)} if self_replay is not None else {}),
     }
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_manifest(run_dir: str | Path, sampler: MixSampler, *, config: Any = None) -> Path:
+def write_manifest(run_dir: str | Path, sampler: MixSampler, *, config: Any = None,
+                   self_replay: Mapping[str, Any] | None = None) -> Path:
     """Write mix_index.npz, then mix_manifest.json (last, so a manifest always has its index)."""
     run_dir = Path(run_dir)
     arrays: dict[str, np.ndarray] = {}
@@ -81,10 +71,10 @@ def write_manifest(run_dir: str | Path, sampler: MixSampler, *, config: Any = No
             arr = getattr(index, field)
             if arr is not None:
                 arrays[f"{i}.{field}"] = arr
-    _atomic_write(run_dir / INDEX_FILE, lambda fh: np.savez_compressed(fh, **arrays))
-    manifest = build_manifest(sampler, config=config)
-    text = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
-    _atomic_write(run_dir / MANIFEST_FILE, lambda fh: fh.write(text))
+    with AtomicFile(run_dir / INDEX_FILE) as f:
+        np.savez_compressed(f.handle, **arrays)
+    manifest = build_manifest(sampler, config=config, self_replay=self_replay)
+    write_text_atomic(run_dir / MANIFEST_FILE, json.dumps(manifest, indent=2, ensure_ascii=False))
     return run_dir / MANIFEST_FILE
 
 
@@ -128,6 +118,9 @@ def compare_manifests(saved: Mapping[str, Any], current: Mapping[str, Any]) -> l
                 if a.get(name, "0") != b.get(name, "0"):
                     changes.append(f"share of {name!r} from step {step} changed from {a.get(name, '0')} to "
                                    f"{b.get(name, '0')}")
+    old_gen, new_gen = (saved.get("self_replay") or {}).get("cache_key"), (current.get("self_replay") or {}).get("cache_key")
+    if old_gen != new_gen:
+        changes.append(f"self-generated replay changed: cache key {old_gen!r} -> {new_gen!r}")
     if saved.get("config") is not None and current.get("config") is not None and saved["config"] != current["config"]:
         keys = sorted(k for k in set(saved["config"]) | set(current["config"])
                       if saved["config"].get(k) != current["config"].get(k))
@@ -135,10 +128,11 @@ def compare_manifests(saved: Mapping[str, Any], current: Mapping[str, Any]) -> l
     return changes
 
 
-def check_manifest(run_dir: str | Path, sampler: MixSampler, *, config: Any = None, force: bool = False) -> list[str]:
+def check_manifest(run_dir: str | Path, sampler: MixSampler, *, config: Any = None, force: bool = False,
+                   self_replay: Mapping[str, Any] | None = None) -> list[str]:
     """Compare the run's saved manifest with the mix about to resume. A change raises a ConfigError listing
     every change, unless `force` (then the changes are returned for the caller to log)."""
-    changes = compare_manifests(read_manifest(run_dir), build_manifest(sampler, config=config))
+    changes = compare_manifests(read_manifest(run_dir), build_manifest(sampler, config=config, self_replay=self_replay))
     if changes and not force:
         raise ConfigError([f"the mix differs from the run's manifest: {c}" for c in changes],
                           hint="resume with the same data and mixing config, or force it (--force-mix)")

@@ -1,8 +1,13 @@
 """Checkpoints: atomic folders `step-000123/` holding everything a resume needs.
 
+One unsharded copy (one process, or DDP's rank 0):
     weights      model.safetensors, or adapter_model.safetensors (+ trainable full modules) for LoRA
     optimizer.pt optimizer and scheduler state (tensors and numbers only; loaded with weights_only=True)
     state.json   step, mixer state, RNG states, tokens seen, the resolved config
+FSDP shards (written by every rank through torch.distributed.checkpoint; see mixforge.train.distributed):
+    sharded/     the DCP folder: model and optimizer shards, re-sharded on load for any number of processes
+    trainer.pt   scheduler and rank 0's RNG state;  rng-00001.pt ...  each rank's RNG state
+    state.json   as above
 
 A checkpoint is written to a temporary folder and renamed into place, and `state.json` is written last, so a
 folder without it is incomplete and ignored. Only the newest `keep` checkpoints stay.
@@ -21,9 +26,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from mixforge.models.save import atomic_directory
+from mixforge.io.atomic import atomic_directory
 
 _NAME = re.compile(r"^step-(\d{6,})$")
+STATE_FILE = "state.json"  # written last: a folder without it is incomplete
+TRAINER_FILE = "trainer.pt"
+
+
+def folder_name(step: int) -> str:
+    return f"step-{step:06d}"
 
 
 def rng_state() -> dict[str, Any]:
@@ -58,17 +69,22 @@ def save_checkpoint(
     """Write checkpoint `step` under `root` atomically and prune all but the newest `keep`."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{step:06d}"
+    final = root / folder_name(step)
     with atomic_directory(final) as tmp:  # state.json is written last: a folder without it is incomplete
         model.save_pretrained(tmp, safe_serialization=True)
         torch.save(
             {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
             tmp / "optimizer.pt",
         )
-        (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=1, default=str))
+        (tmp / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=1, default=str))
+    prune(root, keep)
+    return final
+
+
+def prune(root: str | os.PathLike[str], keep: int) -> None:
+    """Remove all but the newest `keep` complete checkpoints."""
     for old in list_checkpoints(root)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
 def list_checkpoints(root: str | os.PathLike[str]) -> list[Path]:
@@ -76,7 +92,7 @@ def list_checkpoints(root: str | os.PathLike[str]) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if _NAME.match(p.name) and (p / "state.json").exists()]
+    found = [p for p in root.iterdir() if _NAME.match(p.name) and (p / STATE_FILE).exists()]
     return sorted(found, key=lambda p: int(_NAME.match(p.name).group(1)))
 
 
@@ -91,7 +107,7 @@ def load_training_state(path: Path, *, optimizer, scheduler) -> dict[str, Any]:
     optimizer.load_state_dict(blob["optimizer"])
     scheduler.load_state_dict(blob["scheduler"])
     set_rng_state(blob["rng"])
-    return json.loads((path / "state.json").read_text())
+    return json.loads((path / STATE_FILE).read_text())
 
 
 def load_weights_into(model, path: Path) -> None:

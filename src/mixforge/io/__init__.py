@@ -1,0 +1,1 @@
+"""Reading and writing mixforge's own files: atomic writes (`atomic`) and JSON Lines (`jsonl`)."""
