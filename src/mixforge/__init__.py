@@ -52,6 +52,8 @@ _LAZY: dict[str, str] = {
     "forgetting_report": "mixforge.eval.report:forgetting_report",
     "run_lm_eval": "mixforge.eval.lm_eval_adapter:run_lm_eval",
     "generate_file": "mixforge.eval.generate:generate_file",
+    "generate_replay": "mixforge.replay.generate:generate_replay",
+    "ReplayResult": "mixforge.replay.generate:ReplayResult",
     "ModelCustomizer": "mixforge.facade.customizer:ModelCustomizer",
     "MLflowMonitor": "mixforge.facade.customizer:MLflowMonitor",
     "LocalRuntime": "mixforge.runtime.local:LocalRuntime",

@@ -54,6 +54,7 @@ class TrainOverrides(_Closed):
     global_batch_tokens: int | None = Field(None, ge=1, description="Token budget of one optimizer step with token units (default global_batch_size x max_seq_len).")
     force_resume: bool = Field(False, description="Resume even if the data or the mix changed since the checkpoint.")
     dpo_beta: float = Field(0.1, gt=0, description="DPO temperature.")
+    replay_loss: Literal["nll", "kl"] = Field("nll", description="Loss on the general (replay) records: nll (cross-entropy to their tokens) or kl (KL(base || tuned) to the base model's next-token distribution; one more forward pass).")
 
     @model_validator(mode="after")
     def _batch_sizes_divide(self) -> TrainOverrides:

@@ -17,6 +17,7 @@ from mixforge.cli import jobs as jobs_cli
 from mixforge.cli import mix as mix_cli
 from mixforge.cli import models as models_cli
 from mixforge.cli import quickstart as quickstart_cli
+from mixforge.cli import replay as replay_cli
 from mixforge.cli import train as train_cli
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(models_cli.app, name="models")
 app.add_typer(data_cli.app, name="data")
 app.add_typer(mix_cli.app, name="mix")
 app.add_typer(jobs_cli.app, name="jobs")
+app.add_typer(replay_cli.app, name="replay")
 app.command("quickstart")(quickstart_cli.quickstart)
 app.command("train")(train_cli.train)
 app.command("merge")(train_cli.merge)

@@ -3,8 +3,9 @@
 Two kinds of pattern:
 - *markers*: plain-text turn labels such as "System:" or "Assistant:", matched in any case at the start of a
   word (the seed's list: System, User, Assistant, Bot, Thought);
-- *literals*: exact strings: the model's special tokens and template role markers
-  (`model_info(model).reserved_strings`) plus the seed's "[EOS]".
+- *literals*: exact strings: the model's special tokens and template role markers, each a whole string
+  (`model_info(model).reserved_strings`: '<|im_start|>system', never the bare word 'system') plus the seed's
+  "[EOS]". A pattern made only of word characters and spaces is refused: it would delete ordinary text.
 
 Each pattern has an action: `escape` (the seed's trick: "System:" -> "System :", a literal gets a space after
 its first character), `strip` (remove it), or `reject` (set the row aside). Stripping repeats until nothing is
@@ -25,6 +26,7 @@ from typing import Any, Literal
 
 from mixforge.data.rows import Reject, Row, preview
 from mixforge.errors import ConfigError
+from mixforge.models.registry import is_plain_words
 
 Action = Literal["escape", "strip", "reject"]
 ACTIONS: tuple[str, ...] = ("escape", "strip", "reject")
@@ -49,6 +51,10 @@ class Sanitizer:
         for m in self.markers:
             if not re.fullmatch(r"\w+:", m):
                 raise ConfigError(f"sanitize: marker {m!r} must be a word followed by ':' (e.g. 'System:')")
+        for lit in self.literals:
+            if is_plain_words(lit):
+                raise ConfigError(f"sanitize: pattern {lit!r} is plain words, which would delete ordinary text; "
+                                  "a pattern is a marker with its colon ('System:') or a literal such as '<|im_end|>'")
         words = sorted({m[:-1].lower() for m in self.markers}, key=lambda w: (-len(w), w))
         self._rx["marker_key"] = {m[:-1].lower(): m for m in self.markers}
         if words:
@@ -165,7 +171,7 @@ def build_sanitizer(
     marker_map: dict[str, Action] = {m: marker_action for m in markers}
     literal_map: dict[str, Action] = {s: literal_action for s in literals}
     for s in reserved:
-        if s and s.strip():
+        if not is_plain_words(s):  # a bare word ('system', 'model') is the user's text, never a template marker
             literal_map[s.strip()] = reserved_action
     by_lower = {m.lower(): m for m in marker_map}
     for pattern, action in (actions or {}).items():

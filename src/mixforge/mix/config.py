@@ -26,9 +26,10 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -64,6 +65,7 @@ class SourceSpec(_Closed):
 
     name: str = Field(..., min_length=1, description="Short name, unique within its category.")
     category: str = Field(..., min_length=1, description="A catalogue category or a new one of your own.")
+    kind: Literal["self"] | None = Field(None, description="self: filled by the model's own generations (see self_replay) instead of a path or hub_id.")
     path: str | None = Field(None, description="A local JSONL file (canonical records unless `columns` maps them).")
     hub_id: str | None = Field(None, description="A Hugging Face dataset id (needs a network the first time).")
     config: str | None = Field(None, description="The hub dataset's configuration, if it has several.")
@@ -81,11 +83,13 @@ class SourceSpec(_Closed):
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceSpec:
-        if (self.path is None) == (self.hub_id is None):
-            raise ValueError(f"source {self.name!r}: give exactly one of path or hub_id")
+        if (self.path is not None) + (self.hub_id is not None) + (self.kind == "self") != 1:
+            raise ValueError(f"source {self.name!r}: give exactly one of path, hub_id or kind: self")
         return self
 
     def to_source(self) -> Source:
+        if self.kind == "self":
+            return replace(catalog.self_source(self.category), name=f"{self.category}/{self.name}", weight=self.weight)
         return Source(name=f"{self.category}/{self.name}", category=self.category,
                       kind="path" if self.path else "hub", location=self.path or self.hub_id or "",
                       format=self.format, columns=dict(self.columns), split=self.split, config=self.config,
@@ -166,6 +170,22 @@ def _check_percents(where: str, customer: float, categories: Mapping[str, float]
     return problems
 
 
+class SelfReplayConfig(_Closed):
+    """How the model writes its own replay data (general_data: self, or sources of kind self). The records
+    are generated before training, or reused from the cache when the model and these settings are the same."""
+
+    mode: Literal["magpie", "prompts", "free"] = Field("prompts", description="magpie: a chat model writes instructions and answers them; prompts: it answers prompts; free: samples from BOS (text records, continued pre-training).")
+    n: int = Field(2000, ge=1, description="Records to keep, split over the self-generated categories in proportion to their percents.")
+    prompts: str | None = Field(None, description="Prompts mode: a file or hub dataset of prompts; default: the bundled categories' user turns, without their answers.")
+    mapping: dict[str, str] = Field(default_factory=dict, description="Columns of `prompts`: prompt=, question=, instruction=, messages=, conversations=, system=, category=.")
+    max_new_tokens: int = Field(256, ge=1, description="Tokens per generation at most; an answer without an end-of-turn by then is dropped as truncated.")
+    temperature: float = Field(0.7, ge=0, description="Sampling temperature; 0 is greedy (prompts are then never repeated).")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass (with temperature > 0).")
+    seed: int = Field(0, description="Seeds the prompt order and the sampling.")
+    batch_size: int = Field(32, ge=1, description="Prompts per generate call; higher is faster and takes more memory.")
+    backend: Literal["auto", "transformers", "vllm"] = Field("auto", description="auto: vLLM when installed with CUDA, else transformers.")
+
+
 class MixStage(_Closed):
     """One point of a schedule: from optimizer step `step` on, these percents replace the previous ones."""
 
@@ -183,9 +203,10 @@ class DataMixingConfig(_Closed):
 
     customer_data_percent: float = Field(50, ge=0, le=100, description="Share (%) of every global batch taken from your data; higher specializes more and forgets more.")
     categories: dict[str, float] = Field(default_factory=dict, description="Category -> percent of the general part; must sum to 100 when customer_data_percent < 100. Left out: 0; none named at all: the defaults.")
-    general_data: GeneralData = Field("auto", description="What fills the categories: auto (shipped data where present, else the hub), embedded, hub, or none (only your sources).")
+    general_data: GeneralData = Field("auto", description="What fills the categories: auto (shipped data where present, else the hub), embedded, hub, self (the model's own generations; see self_replay), or none (only your sources).")
     sources: list[SourceSpec] = Field(default_factory=list, description="Your own general-data sources, added to their categories.")
     schedule: list[MixStage] = Field(default_factory=list, description="Later stages: from each stage's step on, its percents hold.")
+    self_replay: SelfReplayConfig | None = Field(None, description="Settings of self-generated replay (general_data: self or sources of kind self); defaults when left out.")
 
     @model_validator(mode="before")
     @classmethod
@@ -246,9 +267,45 @@ class DataMixingConfig(_Closed):
                             "" if self.general_data == "hub" else " or set general_data: hub (needs a network)")
                         problems.append(f"{where}{category}_percent: weight {value:g} but the category has no "
                                         f"source with general_data={self.general_data!r}; {choices}")
+        if not problems and self.uses_self_replay():
+            problems += self._self_replay_problems()
         if problems:
             raise ValueError(_SEP.join(problems))
         return self
+
+    def uses_self_replay(self) -> bool:
+        return self.general_data == "self" or any(s.kind == "self" for s in self.sources)
+
+    def _self_replay_problems(self) -> list[str]:
+        """Fill in the default settings; in prompts mode without a prompts file, every self-generated category
+        needs a bundled prompt pool."""
+        if self.self_replay is None:
+            object.__setattr__(self, "self_replay", SelfReplayConfig())  # no re-validation loop
+        settings = self.self_replay
+        assert settings is not None
+        if settings.mode != "prompts" or settings.prompts is not None:
+            return []
+        pools = catalog.embedded_sources()
+        return [f"{name.split('/')[0]}_percent: self-replay in prompts mode answers the bundled prompts of the "
+                f"category, and the package ships none for it; set self_replay.prompts or self_replay.mode: magpie"
+                for name, src in self.general_sources().items() if src.kind == "self" and src.category not in pools]
+
+    def self_replay_counts(self) -> dict[str, int]:
+        """Category -> records to generate for it: self_replay.n split in proportion to the highest percent
+        each self-generated category gets in any stage (largest remainder; ties: catalogue order)."""
+        cats = {src.category for src in self.general_sources().values() if src.kind == "self"}
+        if not cats or self.self_replay is None:
+            return {}
+        weights = {c: max(as_fraction(stage_cats.get(c, 0)) for _, _, stage_cats in self.stages())
+                   for c in [c for c in self.category_percents() if c in cats]}
+        total = sum(weights.values())
+        n = self.self_replay.n
+        exact = {c: w * n / total for c, w in weights.items()}
+        counts = {c: math.floor(v) for c, v in exact.items()}
+        order = sorted(weights, key=lambda c: -(exact[c] - counts[c]))  # stable: catalogue order breaks ties
+        for c in order[: n - sum(counts.values())]:
+            counts[c] += 1
+        return counts
 
     def _stages_with_names(self) -> list[tuple[str, float, dict[str, float]]]:
         return [("", self.customer_data_percent, self.categories)] + [

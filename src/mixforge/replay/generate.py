@@ -341,7 +341,8 @@ def generate_replay(  # noqa: C901 - a recipe reads top to bottom
     the categories only label the records. `out_dir` None: the cache folder of this generation's key.
     `max_attempts` (default 4 x n) bounds the attempts when the filters drop much. `on_shard(index, stats)`
     runs after each shard is safely on disk."""
-    from mixforge.eval.cache import checkpoint_fingerprint, write_json_atomic, write_text_atomic
+    from mixforge.eval.cache import checkpoint_fingerprint
+    from mixforge.io.atomic import write_json_atomic, write_text_atomic
 
     # ---- settings ------------------------------------------------------------------------------------------
     problems = []

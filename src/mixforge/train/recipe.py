@@ -35,6 +35,7 @@ from mixforge.methods import RECORD_KIND, uses_lora
 from mixforge.models.save import save_model_dir
 from mixforge.train import checkpoint as ckpt
 from mixforge.train.batching import pack_batch, pad_batch
+from mixforge.train.replay_loss import kl_to_base_sum
 from mixforge.train.tokenize import IGNORE, Tokenized, TokenizedPair, tokenize_preference, tokenize_record
 
 DOMAIN = "customer"  # the source name of the user's own data, as in customer_data_percent
@@ -246,7 +247,7 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
 
     from mixforge.mix.sampler import MixSampler, SourceIndex
     from mixforge.models.registry import load_tokenizer, model_info
-    from mixforge.train.mixing import heldout_path, mixing_config, read_general
+    from mixforge.train.mixing import generate_self_sources, heldout_path, mixing_config, read_general
 
     # ---- settings --------------------------------------------------------------------------------------
     world = init_world()
@@ -265,6 +266,9 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     mix = mixing_config(cfg.mixing, enabled=cfg.data_mixing_enabled, model=cfg.model, method=cfg.method)
     schedule = mix.source_schedule(domain=DOMAIN)
     general = mix.general_sources()  # source name ("math/embedded") -> Source, for every source with a share
+    # self-generated replay (general_data: self): the base model writes those records now, or the cache has them
+    general, self_replay = generate_self_sources(mix, general, model=cfg.model, device=world.device,
+                                                 main=world.main, show_progress=show_progress)
     domain_records = read_records(cfg.data_path)
     if not domain_records:
         raise ConfigError(f"data_path: {cfg.data_path} holds no records")
@@ -314,7 +318,7 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
                          epochs=None if o.max_steps else (o.max_epochs or 1.0), domain=DOMAIN)
     total_steps = len(sampler)
     if world.main:
-        _check_manifest(out, sampler, mix, force=o.force_resume)
+        _check_manifest(out, sampler, mix, force=o.force_resume, self_replay=self_replay)
 
     # ---- optimizer and schedule -------------------------------------------------------------------------
     from transformers import get_scheduler
@@ -368,7 +372,7 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     try:
         for step_records in sampler:
             step += 1
-            by_kind = _split(step_records, tokenized, kind)
+            by_kind = _split(step_records, tokenized, kind, replay_apart=o.replay_loss == "kl")
             loss_value, tokens_this_step = _train_step(
                 train_model, model, ref, by_kind, optimizer, o, world, pad_id=pad_id, seq_len=seq_len, kind=kind)
             scheduler.step()
@@ -425,22 +429,28 @@ def _train_step(train_model, model, ref, by_kind, optimizer, o, world: World, *,
     accumulation and the number of processes do not change the update. DPO pairs count as one unit each."""
     sft_items: list[Tokenized] = by_kind["sft"]
     pairs: list[TokenizedPair] = by_kind["pairs"]
-    local_tokens = sum(t.loss_tokens for t in sft_items)
+    replay: list[Tokenized] = by_kind["replay"]  # general records under replay_loss kl (else they are in sft)
+    local_tokens = sum(t.loss_tokens for t in sft_items) + sum(t.loss_tokens for t in replay)
     global_tokens = all_reduce_sum(float(local_tokens), world)
     global_pairs = all_reduce_sum(float(len(pairs)), world)
     # shares of the two objectives in the step: by records, as the mixer composed the step
-    global_units = all_reduce_sum(float(len(sft_items) + len(pairs)), world)
+    global_units = all_reduce_sum(float(len(sft_items) + len(replay) + len(pairs)), world)
     micro = o.micro_batch_size
     chunks = [("sft", sft_items[i : i + micro]) for i in range(0, len(sft_items), micro)]
+    chunks += [("replay", replay[i : i + micro]) for i in range(0, len(replay), micro)]
     chunks += [("pairs", pairs[i : i + micro]) for i in range(0, len(pairs), micro)]
     loss_total = 0.0
     for i, (what, chunk) in enumerate(chunks):
         sync = i == len(chunks) - 1 or world.size == 1
         ctx = nullcontext() if sync or not hasattr(train_model, "no_sync") else train_model.no_sync()
         with ctx:
-            if what == "sft":
+            if what in ("sft", "replay"):
                 batch = make_batch(chunk, packing=o.packing, seq_len=seq_len, pad_id=pad_id, device=world.device)
-                loss = token_nll_sum(train_model, batch) / max(global_tokens, 1.0)
+                if what == "replay":  # KL(base || tuned) on the replay tokens (replay_loss.py)
+                    loss = kl_to_base_sum(train_model, batch, base_model=model if ref is None else ref,
+                                          base=base_context(model, ref)) / max(global_tokens, 1.0)
+                else:
+                    loss = token_nll_sum(train_model, batch) / max(global_tokens, 1.0)
                 if kind == "preference":  # replay records share the step with the pairs
                     loss = loss * (global_units - global_pairs) / global_units
             else:
@@ -453,7 +463,7 @@ def _train_step(train_model, model, ref, by_kind, optimizer, o, world: World, *,
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], o.max_grad_norm)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    tokens = sum(len(t.input_ids) for t in sft_items) + sum(len(p.chosen.input_ids) + len(p.rejected.input_ids)
+    tokens = sum(len(t.input_ids) for t in [*sft_items, *replay]) + sum(len(p.chosen.input_ids) + len(p.rejected.input_ids)
                                                            for p in pairs)
     return all_reduce_sum(loss_total, world), int(all_reduce_sum(float(tokens), world))
 
@@ -461,11 +471,14 @@ def _train_step(train_model, model, ref, by_kind, optimizer, o, world: World, *,
 # ---------------------------------------------------------------------------------------------------------
 # small helpers of the recipe
 # ---------------------------------------------------------------------------------------------------------
-def _split(step_records: list[tuple[str, int]], tokenized: dict[str, list], kind: str) -> dict[str, list]:
+def _split(step_records: list[tuple[str, int]], tokenized: dict[str, list], kind: str, *,
+           replay_apart: bool = False) -> dict[str, list]:
+    """The step's records by objective: DPO pairs, SFT records, and (replay_apart) the general sources' records."""
     by_kind: dict[str, list] = defaultdict(list)
     for source, index in step_records:
         item = tokenized[source][index]
-        by_kind["pairs" if isinstance(item, TokenizedPair) else "sft"].append(item)
+        what = "pairs" if isinstance(item, TokenizedPair) else "replay" if replay_apart and source != DOMAIN else "sft"
+        by_kind[what].append(item)
     return by_kind
 
 
@@ -494,14 +507,14 @@ def _fingerprint(records: list[dict]) -> str:
     return h.hexdigest()
 
 
-def _check_manifest(out: Path, sampler, mix, *, force: bool) -> None:
+def _check_manifest(out: Path, sampler, mix, *, force: bool, self_replay: dict | None = None) -> None:
     """Write the mixture manifest on a fresh run; on resume, refuse a changed source or config unless forced."""
     from mixforge.mix.manifest import MANIFEST_FILE, check_manifest, write_manifest
 
     if (out / MANIFEST_FILE).exists():
-        check_manifest(out, sampler, config=mix, force=force)
+        check_manifest(out, sampler, config=mix, force=force, self_replay=self_replay)
     else:
-        write_manifest(out, sampler, config=mix)
+        write_manifest(out, sampler, config=mix, self_replay=self_replay)
 
 
 def _append_jsonl(path: Path, row: dict[str, Any], world: World) -> None:
