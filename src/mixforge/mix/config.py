@@ -84,7 +84,7 @@ class SourceSpec(_Closed):
     @model_validator(mode="after")
     def _one_location(self) -> SourceSpec:
         if (self.path is not None) + (self.hub_id is not None) + (self.kind == "self") != 1:
-            raise ValueError(f"source {self.name!r}: give exactly one of path, hub_id or kind: self")
+            raise ValueError(f"source {self.name!r}: give exactly one of path or hub_id (or kind: self)")
         return self
 
     def to_source(self) -> Source:
