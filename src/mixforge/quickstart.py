@@ -22,6 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mixforge.io.jsonl import read_jsonl
+
 ASSETS = resources.files("mixforge.assets")
 BASE_MODEL = "models/mixforge-tiny-base"
 INSTRUCTION = "Classify this customer feedback: "  # the domain task's prompt (see assets/README.md)
@@ -152,9 +154,8 @@ def quickstart(
 def _with_instruction(src: str, dst: Path) -> str:
     """The raw feedback rows with the task's instruction in front: {"id", "prompt", "label"}."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with open(src, encoding="utf-8") as f, dst.open("w", encoding="utf-8") as out:
-        for line in f:
-            row = json.loads(line)
+    with dst.open("w", encoding="utf-8") as out:
+        for _, row in read_jsonl(src):
             out.write(json.dumps({"id": row["id"], "prompt": INSTRUCTION + row["feedback"], "label": row["label"]})
                       + "\n")
     return str(dst)

@@ -13,7 +13,6 @@ Memory stays flat in the number of rows: one batch is in flight, plus what dedup
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -44,6 +43,7 @@ from mixforge.data.validate import TokenLengths, TooLong, ValidationReport, Vali
 from mixforge.data.write import SUFFIX, OutputFormat, RecordWriter, join
 from mixforge.errors import DataError
 from mixforge.io.atomic import write_json_atomic
+from mixforge.io.jsonl import read_jsonl
 from mixforge.methods import RECORD_KIND, RecordKind, TrainingMethod, parse_method
 
 STAGES: tuple[str, ...] = ("load", "transform", "sanitize", "validate", "filter", "save", "split")
@@ -427,9 +427,8 @@ def _split_staged(
     groups = None
     if group:
         def texts():
-            with open(staged, "rb") as f:
-                for line in f:
-                    yield record_text(json.loads(line))
+            for _, record in read_jsonl(staged):
+                yield record_text(record)
 
         groups = near_duplicate_groups(texts(), threshold=threshold)
     which = assign_splits(n, ratios, seed=seed, labels=labels, groups=groups)

@@ -10,10 +10,11 @@ Curves come from a run's training `metrics.jsonl` ({"step": int, "val_loss/<sour
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from mixforge.io.jsonl import read_jsonl
 
 
 def _pyplot():
@@ -35,15 +36,7 @@ def _png(fig) -> bytes:
 def read_training_metrics(path: str | Path) -> list[dict]:
     """The lines of a training metrics.jsonl that carry a step (malformed lines are skipped and counted by
     the caller through the returned length; a report never fails on a half-written log)."""
-    rows = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get("step"), int | float):
-            rows.append(row)
-    return rows
+    return [row for _, row in read_jsonl(path, skip_malformed=True) if isinstance(row.get("step"), int | float)]
 
 
 def series(rows: Sequence[dict], key: str) -> tuple[list[float], list[float]]:

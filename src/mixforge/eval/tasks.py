@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mixforge.errors import ConfigError, DataError
+from mixforge.io.jsonl import read_jsonl
 
 Kind = Literal["multiple_choice", "classification", "generative"]
 LETTERS = string.ascii_uppercase
@@ -163,19 +164,7 @@ def read_records(path: str, *, subset: str | None = None, split: str = "test") -
             if not isinstance(data, list):
                 raise DataError("a .json task file must hold a list of objects", path=str(p))
             return data
-        rows = []
-        with p.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"not valid JSON ({exc.msg})", path=str(p), row=n) from None
-                if not isinstance(row, dict):
-                    raise DataError("each line must be a JSON object", path=str(p), row=n)
-                rows.append(row)
-        return rows
+        return [row for _, row in read_jsonl(p)]
     if p.suffix in {".jsonl", ".json"} or path.startswith((".", "/", "~")):
         raise DataError("file not found", path=str(p))
     try:  # a hub dataset id (needs network access or the local HF cache)

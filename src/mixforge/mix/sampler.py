@@ -52,7 +52,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mixforge.errors import ConfigError, DataError
+from mixforge.errors import ConfigError
+from mixforge.io.jsonl import read_jsonl
 from mixforge.mix.weights import DOMAIN, Schedule, SlotAllocator, as_fraction
 
 Unit = Literal["examples", "tokens", "loss_tokens"]
@@ -129,15 +130,9 @@ class SourceIndex:
         rows: list[int] = []
 
         def records() -> Iterator[dict]:
-            with path.open(encoding="utf-8") as fh:
-                for row, line in enumerate(fh, 1):
-                    if line.strip():
-                        try:
-                            rec = json.loads(line)
-                        except json.JSONDecodeError as exc:
-                            raise DataError(f"not JSON: {exc.msg}", path=str(path), row=row) from None
-                        rows.append(row)
-                        yield rec
+            for row, rec in read_jsonl(path):
+                rows.append(row)
+                yield rec
 
         index = cls.from_records(records(), count=count, location=str(path))
         return cls(index.num_records, index.tokens, index.loss_tokens, index.fingerprint, str(path),
