@@ -4,22 +4,29 @@
     nohup .venv/bin/python scripts/pretrain_tiny_base.py > /tmp/pretrain.log 2>&1 &     # 10-20 min on 2 cores
 
 Recipe, top to bottom:
-1. tokenizer: byte-level BPE (`mixforge.models.tiny.train_tokenizer`) trained on the general TRAINING pools and
+1. tokenizer: byte-level BPE (`mixforge.models.tiny.train_tokenizer`) trained on the pre-training corpus and
    the domain TRAINING split (so the domain's words have tokens before any fine-tuning);
 2. model: `mixforge.models.tiny.build_model` with the preset below (Llama, tied embeddings), seeded;
-3. data: every record of `assets/general/<category>/train.jsonl` through the chat template; the loss covers the
-   assistant tokens only (the answer and its <|end|>), as the SFT trainer's does; no held-out item is read;
+3. data: every record of the pre-training corpus `assets/pretrain/<category>.jsonl` (not the replay pool
+   `assets/general/`, which leaves out everything that holds a benchmark answer) through the chat template;
+   the loss covers the assistant tokens only (the answer and its <|end|>), as the SFT trainer's does; no
+   held-out item is read;
 4. loop: plain PyTorch, fp32, AdamW, linear warm-up then cosine decay, gradient clipping, seeded shuffling;
 5. score: the general benchmark (`assets/benchmark/general_mc.jsonl`) by log-likelihood of each choice as the
    assistant's answer (answer tokens plus <|end|>), before and after training; two rules are reported:
    `acc` (summed log-likelihood) and `acc_norm` (summed log-likelihood divided by the choice's length in
    UTF-8 bytes, as lm-eval's acc_norm); `acc_norm` is the headline figure;
-6. save: safetensors weights, tokenizer with chat template, and `scores.json`, atomically.
+6. save: safetensors weights, tokenizer with chat template, and `scores.json` (with the sha256 of every
+   pre-training file), atomically.
+
+`--rescore` skips 1-4 and 6's weights: it scores the saved model (and the same seeded untrained model) on the
+current benchmark and rewrites `scores.json` only, keeping the record of how the model was trained.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -59,10 +66,18 @@ def read_jsonl(path: Path) -> list[dict]:
 # ---- 1-2. tokenizer and model ---------------------------------------------------------------------------------
 
 
+def pretrain_file(assets: Path, category: str) -> Path:
+    return assets / "pretrain" / f"{category}.jsonl"  # P, the pre-training corpus (see assets/README.md)
+
+
+def pretrain_sha256(assets: Path) -> dict[str, str]:
+    return {c: hashlib.sha256(pretrain_file(assets, c).read_bytes()).hexdigest() for c in CATEGORIES}
+
+
 def tokenizer_texts(assets: Path) -> list[str]:
     texts = []
     for category in CATEGORIES:
-        for row in read_jsonl(assets / "general" / category / "train.jsonl"):
+        for row in read_jsonl(pretrain_file(assets, category)):
             texts += [m["content"] for m in row["messages"]]
     domain_train = assets / "domain" / "train.jsonl"
     if domain_train.exists():
@@ -135,6 +150,10 @@ def score_benchmark(model, tokenizer, questions: list[dict], *, batch_size: int 
         result["per_subject"][subject] = {
             rule: round(h[idx].float().mean().item(), 4) for rule, h in hits.items()
         }
+    result["per_split"] = {}  # the benchmark's dev and test halves
+    for half in sorted({q.get("split") for q in questions} - {None}):
+        idx = torch.tensor([q.get("split") == half for q in questions])
+        result["per_split"][half] = {rule: round(h[idx].float().mean().item(), 4) for rule, h in hits.items()}
     result["questions"] = len(questions)
     return result
 
@@ -151,7 +170,7 @@ def lr_at(step: int, *, steps: int, peak: float, warmup: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description="Pre-train mixforge-tiny-base on the general training pools."
+        description="Pre-train mixforge-tiny-base on the pre-training corpus (assets/pretrain)."
     )
     parser.add_argument("--assets", type=Path, default=ASSETS)
     parser.add_argument("--out", type=Path, default=ASSETS / "models" / "mixforge-tiny-base")
@@ -172,7 +191,16 @@ def main() -> None:
     parser.add_argument(
         "--eval-every", type=int, default=300, help="score the benchmark every N steps (0: only at the end)"
     )
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="no training: score the saved model and its seeded untrained twin on the current benchmark, "
+        "rewrite scores.json",
+    )
     args = parser.parse_args()
+    if args.rescore:
+        rescore(args)
+        return
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -198,7 +226,7 @@ def main() -> None:
     for category in CATEGORIES:
         records += [
             encode(tokenizer, row["messages"], loss_on=args.loss_on)
-            for row in read_jsonl(args.assets / "general" / category / "train.jsonl")
+            for row in read_jsonl(pretrain_file(args.assets, category))
         ]
     questions = read_jsonl(args.assets / "benchmark" / "general_mc.jsonl")
     tokens = sum(len(ids) for ids, _ in records)
@@ -265,6 +293,7 @@ def main() -> None:
         "trained": final,
         "untrained": untrained,
         "history": history,
+        "pretrain_sha256": pretrain_sha256(args.assets),
         "parameters": parameter_count(model),
         "vocab_size": len(tokenizer),
         "train": {
@@ -302,6 +331,39 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     print(f"saved {args.out} in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def rescore(args: argparse.Namespace) -> None:
+    """Score the saved model, and the untrained model the same seed builds, on the current benchmark; keep the
+    record of training (`train`, `history`, which was scored on the benchmark of that time)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(args.threads)
+    path = args.out / "scores.json"
+    scores = json.loads(path.read_text(encoding="utf-8"))
+    if scores.get("pretrain_sha256", pretrain_sha256(args.assets)) != pretrain_sha256(args.assets):
+        raise SystemExit("assets/pretrain changed since the model was trained: retrain, do not rescore")
+    model = AutoModelForCausalLM.from_pretrained(args.out)
+    tokenizer = AutoTokenizer.from_pretrained(args.out)
+    special_ids = {"bos": tokenizer.bos_token_id, "eos": tokenizer.eos_token_id, "pad": tokenizer.pad_token_id}
+    seed = scores["train"]["seed"]
+    untrained_model = build_model(PRESET, vocab_size=len(tokenizer), seed=seed, special_ids=special_ids)
+    questions = read_jsonl(args.assets / "benchmark" / "general_mc.jsonl")
+    trained, untrained = score_benchmark(model, tokenizer, questions), score_benchmark(untrained_model, tokenizer, questions)
+    print(f"trained: acc {trained['acc']:.3f}  acc_norm {trained['acc_norm']:.3f}  {trained['per_split']}")
+    print(f"untrained: acc {untrained['acc']:.3f}  acc_norm {untrained['acc_norm']:.3f}")
+    scores |= {
+        "general_accuracy": trained["acc_norm"],
+        "trained": trained,
+        "untrained": untrained,
+        "pretrain_sha256": pretrain_sha256(args.assets),
+        "history_note": "scored during training, on the benchmark of that time (before the dev/test rebuild); "
+        "trained and untrained are scored on the current benchmark",
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    print(f"rewrote {path}")
 
 
 if __name__ == "__main__":
