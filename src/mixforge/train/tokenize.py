@@ -1,13 +1,25 @@
 """Records -> token ids and labels, with the model's own chat template.
 
-SFT labels cover assistant tokens only (-100 elsewhere). The template's `{% generation %}` blocks give that mask
-directly; for templates without them (most hub models) the mask comes from rendering growing prefixes of the
-conversation, which every template supports. Truncation at `max_seq_len` is reported, never silent.
+SFT labels cover the assistant turns only: each turn's content and the token that closes it (ChatML '<|im_end|>',
+Llama 3 '<|eot_id|>', Mistral '</s>'), not the newline after that token and not the next turn's header; -100
+elsewhere. Truncation at `max_seq_len` is reported, never silent.
+
+How the assistant tokens are found, for every template (with or without `{% generation %}` blocks):
+1. render the conversation as text once;
+2. for each assistant turn, render the conversation up to it with the generation prompt (where the turn starts)
+   and through it (where it ends), and check that each of these renders is where the full render starts;
+3. map the character spans to tokens with the fast tokenizer's offsets (one batched tokenizer call).
+A template that rewrites earlier turns as a conversation grows (Qwen3 drops the <think> block from earlier
+answers; Mistral v0.3 moves the system message to the last user turn) fails the check in step 2 and is refused
+with an error naming the model and the turn: its labels would otherwise be silently misaligned.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from mixforge.errors import DataError, ModelError
+from mixforge.models.render import prefix_end, render, try_render
 
 IGNORE = -100
 
@@ -32,25 +44,93 @@ def _truncate(ids: list[int], labels: list[int], max_seq_len: int) -> Tokenized:
     return Tokenized(ids[:max_seq_len], labels[:max_seq_len], cut)
 
 
-def tokenize_chat(tokenizer, messages: list[dict], *, max_seq_len: int) -> Tokenized:
-    """A conversation, labels on the assistant turns only."""
-    if has_generation_blocks(tokenizer):
-        enc = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                            return_assistant_tokens_mask=True)
-        ids = list(enc["input_ids"])
-        labels = [t if m else IGNORE for t, m in zip(ids, enc["assistant_masks"], strict=True)]
-        return _truncate(ids, labels, max_seq_len)
-    # no generation blocks: the tokens that rendering the assistant turn i adds to the prompt up to turn i
-    ids = list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
-    labels = [IGNORE] * len(ids)
+_DOCUMENT_END: dict[tuple[str, str], str] = {}  # (chat template, eos) -> eos or ''
+
+
+def _document_end(tokenizer) -> str:
+    """The EOS a template writes after the last turn of every render without a generation prompt (Phi-3 does),
+    found once per template on a two-turn probe; '' for templates that do not."""
+    eos, template = tokenizer.eos_token, tokenizer.chat_template
+    if not eos:
+        return ""
+    if (template, eos) not in _DOCUMENT_END:
+        probe = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
+        one, two = try_render(tokenizer, probe), try_render(tokenizer, probe + probe)
+        appends = (one is not None and two is not None and not two.startswith(one)
+                   and prefix_end(one, two, eos=eos) is not None)
+        _DOCUMENT_END[(template, eos)] = eos if appends else ""
+    return _DOCUMENT_END[(template, eos)]
+
+
+def _rewrites_earlier_turns(tokenizer, index: int, messages: list[dict], what: str) -> DataError:
+    name = getattr(tokenizer, "name_or_path", "") or "this model"
+    return DataError(
+        f"the chat template of {name} rewrites earlier turns: the conversation rendered {what} turn {index} "
+        f"({messages[index]['role']}) is not how the whole conversation starts, so the assistant tokens of turn "
+        f"{index} cannot be located and labels would be misaligned",
+        field=f"messages.{index}",
+        hint="known cases: Qwen3 drops <think> blocks from earlier answers in multi-turn conversations, Mistral "
+        "v0.3 moves the system message to the last user turn; train on single-turn records or set a "
+        "prefix-stable chat template on the tokenizer",
+    )
+
+
+def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character span of each assistant turn's content plus its closing
+    token. Raises DataError where the template rewrites earlier turns (see the module docstring)."""
+    full = render(tokenizer, messages)
+    eos = tokenizer.eos_token
+    spans: list[tuple[int, int]] = []
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        start = len(tokenizer.apply_chat_template(messages[:i], tokenize=True, add_generation_prompt=True,
-                                                  return_dict=True)["input_ids"])
-        end = len(tokenizer.apply_chat_template(messages[: i + 1], tokenize=True, return_dict=True)["input_ids"])
-        labels[start:end] = ids[start:end]
-    return _truncate(ids, labels, max_seq_len)
+        head = try_render(tokenizer, messages[:i], add_generation_prompt=True) if i else ""
+        start = prefix_end(head, full, eos=eos) if head is not None else None
+        if start is None:
+            raise _rewrites_earlier_turns(tokenizer, i, messages, "up to")
+        end = prefix_end(render(tokenizer, messages[: i + 1]), full, eos=eos)
+        if end is None or end < start:
+            raise _rewrites_earlier_turns(tokenizer, i, messages, "through")
+        if end == len(full) and eos and full.endswith(eos) and _document_end(tokenizer):
+            end -= len(eos)  # Phi-3's final EOS follows the turn's own '<|end|>\n'
+        while end > start and full[end - 1].isspace():  # the newline after '<|im_end|>' is not the answer's
+            end -= 1
+        while start < end and full[start].isspace():
+            start += 1
+        spans.append((start, end))
+    return full, spans
+
+
+def _labels(ids: list[int], offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[int]:
+    """A token carries loss when its characters overlap an assistant span."""
+    labels = [IGNORE] * len(ids)
+    k = 0
+    for t, (a, b) in enumerate(offsets):
+        while k < len(spans) and spans[k][1] <= a:
+            k += 1
+        if k < len(spans) and a < spans[k][1] and b > spans[k][0]:
+            labels[t] = ids[t]
+    return labels
+
+
+def tokenize_chat_batch(tokenizer, conversations: list[list[dict]], *, max_seq_len: int) -> list[Tokenized]:
+    """Conversations -> ids and assistant-only labels, with one batched tokenizer call (for `datasets.map`)."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelError(f"{getattr(tokenizer, 'name_or_path', 'this tokenizer')} is not a fast tokenizer: "
+                         "assistant-only labels need its character offsets",
+                         hint="load it with AutoTokenizer.from_pretrained(..., use_fast=True)")
+    rendered = [assistant_spans(tokenizer, messages) for messages in conversations]
+    enc = tokenizer([text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True)
+    out = []
+    for (_, spans), ids, offsets in zip(rendered, enc["input_ids"], enc["offset_mapping"], strict=True):
+        ids = list(ids)
+        out.append(_truncate(ids, _labels(ids, offsets, spans), max_seq_len))
+    return out
+
+
+def tokenize_chat(tokenizer, messages: list[dict], *, max_seq_len: int) -> Tokenized:
+    """A conversation, labels on the assistant turns only."""
+    return tokenize_chat_batch(tokenizer, [messages], max_seq_len=max_seq_len)[0]
 
 
 def tokenize_text(tokenizer, text: str, *, max_seq_len: int) -> Tokenized:
