@@ -4,23 +4,35 @@
 
 1. prepare the shipped customer-feedback data through the data pipeline (map, sanitize, transform, validate,
    filter, split) and show a few rows;
-2. evaluate the shipped base model (`mixforge-tiny-base`) on the general benchmark and the domain test;
-3. fine-tune it twice with the same budget: on domain data only (customer_data_percent 100) and mixed
-   (customer_data_percent 50, the general categories at their default weights), through the real trainer,
-   mixer and MLflow tracking;
-4. evaluate both, print the forgetting table, write the HTML report and `summary.json`.
+2. evaluate the shipped base model (`mixforge-tiny-base`) on the general benchmark (one half of it: `split`) and
+   the domain test;
+3. fine-tune it with the same budget in several arms, through the real trainer, mixer and MLflow tracking:
+   - domain-only: customer_data_percent 100, no replay;
+   - curated: customer_data_percent 50, the other half from the bundled replay pool R (`general_data:
+     embedded`; R holds none of the benchmark's answers, see assets/README.md);
+   - self: customer_data_percent 50, the other half written by the base model itself before training
+     (`general_data: self`, prompts mode: it answers R's user turns; no bundled general answer is used);
+   - self-kl (optional): as self, with the replay tokens trained towards the base's distribution
+     (`replay_loss: kl`);
+   every arm once per training seed (`seeds`);
+4. evaluate every run, print the forgetting table (and, with several seeds, mean and min-max per arm), write
+   the HTML report and `summary.json`.
 
-Every figure printed is measured in this run; nothing is cached from elsewhere or written by hand.
+Settings are chosen on the benchmark's dev half (`split="dev"`); the figures the README reports are the test
+half's (`split="test"`, the default). Every figure printed is measured in this run; nothing is cached from
+elsewhere or written by hand.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mixforge.io.jsonl import read_jsonl
 
@@ -28,31 +40,64 @@ ASSETS = resources.files("mixforge.assets")
 BASE_MODEL = "models/mixforge-tiny-base"
 INSTRUCTION = "Classify this customer feedback: "  # the domain task's prompt (see assets/README.md)
 MAPPING = {"question": "prompt", "answer": "label", "label": "label"}  # the assistant answers with the label
+Replay = Literal["none", "curated", "self"]
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One way to fine-tune: how much of every batch is the customer's data, and what fills the rest."""
+
+    name: str
+    customer_data_percent: float
+    replay: Replay
+    replay_loss: Literal["nll", "kl"] = "nll"
+
+
+ARMS: dict[str, Arm] = {
+    "domain-only": Arm("domain-only", 100.0, "none"),
+    "curated": Arm("curated", 50.0, "curated"),
+    "self": Arm("self", 50.0, "self"),
+    "self-kl": Arm("self-kl", 50.0, "self", replay_loss="kl"),
+}
+DEFAULT_ARMS = ("domain-only", "curated", "self")
+# Chosen on the dev half (assets/README.md, "Quickstart settings"); the same budget for every arm.
+DEFAULT_STEPS = 400
+DEFAULT_LR = 1e-3  # full fine-tuning; LoRA uses 2e-3
+SELF_REPLAY = {  # the base answers this many of R's user turns, greedily (a 2M model samples wrong answers)
+    "mode": "prompts", "n": 2000, "max_new_tokens": 48, "temperature": 0.0, "seed": 0, "batch_size": 64,
+}
+# The issue's acceptance targets, checked in summary.json (mean over seeds, on the half evaluated)
+TARGETS = {"curated_retention": 0.95, "domain_only_retention_below": 0.80, "curated_gain_share": 0.90,
+           "self_retention": 0.90}
 
 
 def asset(path: str) -> str:
     return str(ASSETS.joinpath(path))
 
 
-def run_name(percent: float) -> str:
-    return "domain-only" if percent >= 100 else f"mixed-{percent:g}"
+def benchmark_file(split: str) -> str:
+    """The general benchmark's half: `benchmark/general_mc.<split>.jsonl` (dev: choose settings; test: report)."""
+    if split not in ("dev", "test"):
+        raise ValueError(f"split must be 'dev' or 'test', got {split!r}")
+    return f"benchmark/general_mc.{split}.jsonl"
 
 
 def quickstart(
     *,
     output: str | Path = "runs/quickstart",
     method: str = "sft_full",
-    percents: Sequence[float] = (100.0, 50.0),
-    steps: int = 800,
-    seed: int = 0,
+    arms: Sequence[str] = DEFAULT_ARMS,
+    steps: int = DEFAULT_STEPS,
+    seeds: Sequence[int] = (0,),
+    split: str = "test",
     batch_size: int = 32,
     learning_rate: float | None = None,
+    self_replay_n: int | None = None,
     eval_limit: int | None = None,
     show: bool = True,
 ) -> dict[str, Any]:
     """Run the whole workflow on the embedded default and return the summary written to summary.json."""
     from rich.console import Console
-    from rich.table import Table
 
     from mixforge.config import RunConfig, TrackingConfig, parse_overrides
     from mixforge.data.load import read_prepared
@@ -61,9 +106,12 @@ def quickstart(
     from mixforge.eval.report import forgetting_report
     from mixforge.eval.tasks import EvalTask
     from mixforge.methods import parse_method, uses_lora
-    from mixforge.mix.config import default_mixing_config
+    from mixforge.mix.config import default_weights
     from mixforge.train.recipe import run
 
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown or not arms:
+        raise ValueError(f"arms: unknown {unknown or 'none given'}; choose from {', '.join(ARMS)}")
     console = Console(quiet=not show)
     started = time.perf_counter()
     out = Path(output).resolve()
@@ -71,15 +119,16 @@ def quickstart(
     method = parse_method(method)
     base = asset(BASE_MODEL)
     store = f"sqlite:///{out / 'mlflow.db'}"
+    general_benchmark = benchmark_file(split)
 
-    # ---- 1. data: the pipeline prepares the domain task -----------------------------------------------------
+    # ---- 1. data: the pipeline prepares the domain task (one split, whatever the training seed) ----------------
     console.rule("[bold]1. prepare the domain data")
     data_dir = out / "data"
-    raw = {split: _with_instruction(asset(f"domain/{split}.jsonl"), data_dir / "raw" / f"{split}.jsonl")
-           for split in ("train", "validation", "test")}
+    raw = {part: _with_instruction(asset(f"domain/{part}.jsonl"), data_dir / "raw" / f"{part}.jsonl")
+           for part in ("train", "validation", "test")}
     train_report = prepare([raw["train"], raw["validation"]], mapping=MAPPING,
                            method=method, model=base, out_dir=data_dir / "train", split=(0.9, 0.1, 0.0),
-                           stratify=True, seed=seed, labels=_labels(), dedup="exact")
+                           stratify=True, seed=0, labels=_labels(), dedup="exact")
     test_report = prepare(raw["test"], mapping=MAPPING, method=method, model=base,
                           out_dir=data_dir / "test", labels=_labels(), dedup="none", quality=False)
     train_file, val_file = train_report.files["train"], train_report.files["validation"]
@@ -89,11 +138,11 @@ def quickstart(
         console.print(f"  [dim]{record['id']}[/] {record['messages'][0]['content'][:90]!r} -> {record['label']!r}")
 
     # ---- 2. the base model on both benchmarks -----------------------------------------------------------
-    console.rule("[bold]2. evaluate the base model")
+    console.rule(f"[bold]2. evaluate the base model (general benchmark: {general_benchmark})")
     tasks = [
         # cloze style: the bare question as the user turn, each choice's text scored as the answer, normalized
         # by its length (summed log-likelihood favours short answers); the same scoring the base was built with
-        EvalTask.multiple_choice("general", path=asset("benchmark/general_mc.jsonl"), shots=0, limit=eval_limit,
+        EvalTask.multiple_choice("general", path=asset(general_benchmark), shots=0, limit=eval_limit,
                                  answer_format="text", prompt_style="question"),
         EvalTask.classification("domain", path=test_file, labels=asset("domain/labels.txt"), limit=eval_limit),
     ]
@@ -101,54 +150,74 @@ def quickstart(
     results = {"base": evaluate(base, tasks, cache_dir=cache, show_progress=show)}
     console.print(results["base"].table())
 
-    # ---- 3. fine-tune: domain only, and mixed ---------------------------------------------------------------
-    default_mix = default_mixing_config(base, method).to_dict()
-    run_dirs: dict[str, str] = {}
-    shares: dict[str, dict[str, float]] = {}
-    for percent in percents:
-        name = run_name(percent)
-        console.rule(f"[bold]3. fine-tune: {name} (customer_data_percent {percent:g})")
-        mixing = {**default_mix, "customer_data_percent": float(percent)}
-        overrides = {"max_steps": steps, "global_batch_size": batch_size, "micro_batch_size": min(batch_size, 16),
-                     "learning_rate": learning_rate or (2e-3 if uses_lora(method) else 1e-3),
-                     "lr_scheduler": "cosine", "warmup_ratio": 0.05, "eval_every": max(steps // 4, 1), "seed": seed}
-        if uses_lora(method):  # the domain brings words the base never saw: train the embeddings too
-            overrides |= {"lora_rank": 16, "lora_alpha": 32, "lora_modules_to_save": ["embed_tokens"]}
-        cfg = RunConfig(model=base, method=method, data_path=train_file, validation_path=val_file,
-                        output_path=str(out / "runs" / name), job_name=name, data_mixing_enabled=percent < 100,
-                        mixing=mixing if percent < 100 else None, overrides=parse_overrides(overrides),
-                        tracking=TrackingConfig(experiment_name="mixforge-quickstart", tracking_uri=store,
-                                                run_name=name))
-        result = run(cfg, show_progress=show)
-        if result.status != "succeeded":
-            raise RuntimeError(f"run {name} ended {result.status}")
-        run_dirs[name] = result.output_path
-        shares[name] = {"customer_data_percent": float(percent),
-                        **({k: v for k, v in mixing["categories"].items()} if percent < 100 else {})}
-        results[name] = evaluate(result.final_path, tasks, cache_dir=cache, show_progress=show)
+    # ---- 3. fine-tune every arm with the same budget, once per seed ------------------------------------------
+    _, categories = default_weights("embedded")  # the shipped categories, equal weights
+    runs: dict[str, dict[str, Any]] = {}
+    for seed in seeds:
+        for arm in (ARMS[a] for a in arms):
+            name = arm.name if len(seeds) == 1 else f"{arm.name}-s{seed}"
+            console.rule(f"[bold]3. fine-tune: {name} (customer_data_percent {arm.customer_data_percent:g}, "
+                         f"replay {arm.replay})")
+            mixing = _mixing(arm, categories, self_replay_n)
+            overrides = {"max_steps": steps, "global_batch_size": batch_size, "micro_batch_size": min(batch_size, 16),
+                         "learning_rate": learning_rate or (2e-3 if uses_lora(method) else DEFAULT_LR),
+                         "lr_scheduler": "cosine", "warmup_ratio": 0.05, "eval_every": max(steps // 4, 1),
+                         "seed": seed, **({"replay_loss": arm.replay_loss} if arm.replay_loss != "nll" else {})}
+            if uses_lora(method):  # the domain brings words the base never saw: train the embeddings too
+                overrides |= {"lora_rank": 16, "lora_alpha": 32, "lora_modules_to_save": ["embed_tokens"]}
+            cfg = RunConfig(model=base, method=method, data_path=train_file, validation_path=val_file,
+                            output_path=str(out / "runs" / name), job_name=name,
+                            data_mixing_enabled=mixing is not None, mixing=mixing,
+                            overrides=parse_overrides(overrides),
+                            tracking=TrackingConfig(experiment_name="mixforge-quickstart", tracking_uri=store,
+                                                    run_name=name))
+            result = run(cfg, show_progress=show)
+            if result.status != "succeeded":
+                raise RuntimeError(f"run {name} ended {result.status}")
+            results[name] = evaluate(result.final_path, tasks, cache_dir=cache, show_progress=show)
+            runs[name] = {"arm": arm.name, "seed": seed, "replay": arm.replay, "replay_loss": arm.replay_loss,
+                          "customer_data_percent": arm.customer_data_percent,
+                          "shares": {"customer_data_percent": arm.customer_data_percent,
+                                     **(mixing["categories"] if mixing else {})},
+                          "replay_files": _replay_files(Path(result.output_path)),
+                          "run_dir": result.output_path}
 
     # ---- 4. the forgetting report -------------------------------------------------------------------------
     console.rule("[bold]4. the forgetting report")
     report = forgetting_report(results, base="base", out_dir=out / "report", domain="domain", general="general",
-                               general_metric="acc_norm", domain_metric="macro_f1", run_dirs=run_dirs,
-                               title="mixforge quickstart: tune without forgetting",
-                               seed=seed)
-    summary = _summary(report, shares, method=method, steps=steps, seconds=time.perf_counter() - started,
-                       base_name="base")
+                               general_metric="acc_norm", domain_metric="macro_f1",
+                               run_dirs={n: r["run_dir"] for n, r in runs.items()},
+                               title=f"mixforge quickstart: tune without forgetting ({split} half)", seed=0)
+    summary = _summary(report, results, runs, method=method, steps=steps, seeds=list(seeds), split=split,
+                       general_benchmark=general_benchmark, seconds=time.perf_counter() - started)
     summary["report_html"], summary["mlflow_store"] = str(report.html), store
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
 
-    table = Table("run", "customer %", "domain macro-F1", "general accuracy", "retention", "domain gain",
-                  title="forgetting table (95% paired-bootstrap intervals in the HTML report)")
-    for entry in summary["runs"]:
-        percent = entry["customer_data_percent"]
-        table.add_row(entry["name"], "-" if percent is None else f"{percent:g}", f"{entry['domain_macro_f1']:.3f}",
-                      f"{entry['general_accuracy']:.3f}", f"{entry['retention']:.1%}", f"{entry['domain_gain']:+.3f}")
-    console.print(table)
+    _print_tables(console, summary)
     console.print(f"report: {report.html}\nsummary: {out / 'summary.json'}")
     console.print(f"MLflow: mlflow ui --backend-store-uri {store}")
     console.print(f"took {summary['seconds']:.0f} s")
     return summary
+
+
+def _mixing(arm: Arm, categories: dict[str, float], self_replay_n: int | None) -> dict[str, Any] | None:
+    """The arm's data-mixing config (None: domain data only)."""
+    if arm.replay == "none":
+        return None
+    mixing: dict[str, Any] = {"customer_data_percent": arm.customer_data_percent, "categories": dict(categories)}
+    if arm.replay == "curated":
+        return mixing | {"general_data": "embedded"}
+    return mixing | {"general_data": "self",
+                     "self_replay": SELF_REPLAY | ({"n": self_replay_n} if self_replay_n else {})}
+
+
+def _replay_files(run_dir: Path) -> list[str]:
+    """The general files the run mixed in, as its mixture manifest records them (none without a manifest)."""
+    path = run_dir / "mix_manifest.json"
+    if not path.is_file():
+        return []
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    return sorted(src["location"] for name, src in manifest["sources"].items() if name != manifest["domain"])
 
 
 def _with_instruction(src: str, dst: Path) -> str:
@@ -165,19 +234,90 @@ def _labels() -> list[str]:
     return [line.strip() for line in Path(asset("domain/labels.txt")).read_text().splitlines() if line.strip()]
 
 
-def _summary(report, shares: dict[str, dict[str, float]], *, method: str, steps: int, seconds: float,
-             base_name: str) -> dict[str, Any]:
-    runs = []
+def _summary(report, results, runs: dict[str, dict[str, Any]], *, method: str, steps: int, seeds: list[int],
+             split: str, general_benchmark: str, seconds: float) -> dict[str, Any]:
+    entries = []
     for row in report.rows:
-        runs.append({
+        info = runs.get(row.run, {"arm": "base", "seed": None, "replay": "none", "replay_loss": None,
+                                  "customer_data_percent": None, "shares": {}, "replay_files": []})
+        per_subject = results[row.run]["general"].details.get("per_subject", {})
+        entries.append({
             "name": row.run,
-            "shares": shares.get(row.run, {}),
-            "customer_data_percent": shares.get(row.run, {}).get("customer_data_percent"),  # None: the base
+            **{k: v for k, v in info.items() if k != "run_dir"},
             "general_accuracy": row.general,
+            "general_per_subject": {s: v["acc_norm"] for s, v in per_subject.items()},
             "domain_macro_f1": row.domain,
             "retention": row.retention,
             "domain_gain": row.domain_gain,
             "intervals_95": {"general": list(row.general_ci), "domain": list(row.domain_ci),
                              "retention": list(row.retention_ci), "domain_gain": list(row.domain_gain_ci)},
         })
-    return {"base": base_name, "method": method, "steps": steps, "seconds": round(seconds, 1), "runs": runs}
+    arms = _aggregate(entries)
+    return {"base": "base", "method": method, "steps": steps, "seeds": seeds, "split": split,
+            "general_benchmark": general_benchmark, "seconds": round(seconds, 1), "runs": entries, "arms": arms,
+            "targets": _targets(arms)}
+
+
+def _aggregate(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per arm: mean and min-max over seeds of each figure (one seed: min = mean = max)."""
+    out: dict[str, dict[str, Any]] = {}
+    for arm in dict.fromkeys(e["arm"] for e in entries if e["arm"] != "base"):
+        mine = [e for e in entries if e["arm"] == arm]
+        stats: dict[str, Any] = {"seeds": [e["seed"] for e in mine], "replay": mine[0]["replay"]}
+        for key in ("general_accuracy", "domain_macro_f1", "retention", "domain_gain"):
+            values = [e[key] for e in mine]
+            stats[key] = {"mean": statistics.fmean(values), "min": min(values), "max": max(values)}
+        subjects = mine[0]["general_per_subject"]
+        stats["general_per_subject"] = {s: statistics.fmean(e["general_per_subject"][s] for e in mine)
+                                        for s in subjects}
+        out[arm] = stats
+    return out
+
+
+def _targets(arms: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The acceptance targets of the forgetting evidence, checked on the means (None: an arm was not run)."""
+    def mean(arm: str, key: str) -> float | None:
+        return arms[arm][key]["mean"] if arm in arms else None
+
+    curated, domain_only, self_ = mean("curated", "retention"), mean("domain-only", "retention"), mean("self", "retention")
+    gain, domain_gain = mean("curated", "domain_gain"), mean("domain-only", "domain_gain")
+    share = gain / domain_gain if gain is not None and domain_gain else None
+    return {
+        "curated_retention": {"value": curated, "target": f">= {TARGETS['curated_retention']}",
+                              "met": None if curated is None else curated >= TARGETS["curated_retention"]},
+        "domain_only_retention": {"value": domain_only, "target": f"< {TARGETS['domain_only_retention_below']}",
+                                  "met": None if domain_only is None
+                                  else domain_only < TARGETS["domain_only_retention_below"]},
+        "curated_gain_share": {"value": share, "target": f">= {TARGETS['curated_gain_share']}",
+                               "met": None if share is None else share >= TARGETS["curated_gain_share"]},
+        "self_retention": {"value": self_, "target": f">= {TARGETS['self_retention']}",
+                           "met": None if self_ is None else self_ >= TARGETS["self_retention"]},
+    }
+
+
+def _print_tables(console, summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table("run", "replay", "customer %", "domain macro-F1", "general accuracy", "retention", "domain gain",
+                  title=f"forgetting table, general benchmark {summary['general_benchmark']} "
+                        "(95% paired-bootstrap intervals in the HTML report)")
+    for e in summary["runs"]:
+        percent = e["customer_data_percent"]
+        table.add_row(e["name"], e["replay"], "-" if percent is None else f"{percent:g}", f"{e['domain_macro_f1']:.3f}",
+                      f"{e['general_accuracy']:.3f}", f"{e['retention']:.1%}", f"{e['domain_gain']:+.3f}")
+    console.print(table)
+    if len(summary["seeds"]) > 1:
+        seeds = Table("arm", "retention mean (min-max)", "general accuracy", "domain macro-F1", "domain gain",
+                      title=f"mean and min-max over seeds {summary['seeds']}")
+        for arm, s in summary["arms"].items():
+            r, g, d, dg = (s[k] for k in ("retention", "general_accuracy", "domain_macro_f1", "domain_gain"))
+            seeds.add_row(arm, f"{r['mean']:.1%} ({r['min']:.1%}-{r['max']:.1%})",
+                          f"{g['mean']:.3f} ({g['min']:.3f}-{g['max']:.3f})",
+                          f"{d['mean']:.3f} ({d['min']:.3f}-{d['max']:.3f})",
+                          f"{dg['mean']:+.3f} ({dg['min']:+.3f}-{dg['max']:+.3f})")
+        console.print(seeds)
+    targets = Table("target", "value", "wanted", "met", title="acceptance targets (means)")
+    for name, t in summary["targets"].items():
+        if t["value"] is not None:
+            targets.add_row(name, f"{t['value']:.3f}", t["target"], "yes" if t["met"] else "no")
+    console.print(targets)

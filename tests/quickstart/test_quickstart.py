@@ -1,5 +1,6 @@
-"""A shortened quickstart end to end on the shipped base model: checks the report's structure, not its
-numbers (a few steps cannot show forgetting)."""
+"""A shortened quickstart end to end on the shipped base model: the report's structure and the evidence
+summary.json records (benchmark file, replay kind and files of every run), and the arithmetic of the seed
+table and the targets. The headline claim itself is test_headline.py."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mixforge.quickstart import quickstart
-
-pytestmark = pytest.mark.slow
+from mixforge.quickstart import ARMS, _aggregate, _targets, benchmark_file, quickstart
 
 
 class _Html(HTMLParser):
@@ -26,34 +25,81 @@ class _Html(HTMLParser):
             self.images.append(dict(attrs).get("src", ""))
 
 
-def test_shortened_quickstart_writes_summary_report_and_mlflow_runs(tmp_path):
-    summary = quickstart(output=tmp_path / "qs", steps=4, batch_size=8, eval_limit=24, show=False)
+@pytest.mark.slow
+def test_shortened_quickstart_records_its_evidence(tmp_path, monkeypatch):
+    monkeypatch.setenv("MIXFORGE_HOME", str(tmp_path / "home"))  # the self-replay cache: a fresh one
+    summary = quickstart(output=tmp_path / "qs", steps=4, batch_size=8, eval_limit=24, self_replay_n=24,
+                         split="dev", show=False)
     out = tmp_path / "qs"
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk == summary
-    names = [r["name"] for r in summary["runs"]]
-    assert names == ["base", "domain-only", "mixed-50"]
-    for entry in summary["runs"]:
-        for key in ("general_accuracy", "domain_macro_f1", "retention", "domain_gain"):
-            assert 0.0 <= entry[key] <= 1.0 or key == "domain_gain"
+    assert summary["general_benchmark"] == "benchmark/general_mc.dev.jsonl" and summary["split"] == "dev"
+    runs = {r["name"]: r for r in summary["runs"]}
+    assert list(runs) == ["base", "domain-only", "curated", "self"]
+    for entry in runs.values():
+        for key in ("general_accuracy", "domain_macro_f1", "retention"):
+            assert 0.0 <= entry[key] <= 1.5
         assert set(entry["intervals_95"]) == {"general", "domain", "retention", "domain_gain"}
-    assert summary["runs"][0]["retention"] == 1.0 and summary["runs"][0]["domain_gain"] == 0.0
-    assert summary["runs"][1]["shares"] == {"customer_data_percent": 100.0}
-    mixed = summary["runs"][2]["shares"]
-    assert mixed["customer_data_percent"] == 50.0 and sum(v for k, v in mixed.items() if k != "customer_data_percent") == pytest.approx(100)
+    assert runs["base"]["retention"] == 1.0 and runs["base"]["domain_gain"] == 0.0
+
+    # the kind of replay and the files each run mixed in, read from its mixture manifest
+    assert [runs[n]["replay"] for n in runs] == ["none", "none", "curated", "self"]
+    assert runs["domain-only"]["replay_files"] == [] and runs["domain-only"]["shares"] == {"customer_data_percent": 100.0}
+    curated = runs["curated"]["replay_files"]
+    assert len(curated) == 6 and all(Path(f).name == "train.jsonl" and Path(f).parent.parent.name == "general"
+                                     for f in curated)
+    generated = runs["self"]["replay_files"]
+    assert len(generated) == 6 and all(Path(f).is_relative_to(tmp_path / "home") for f in generated)
+    manifest = json.loads((out / "runs" / "self" / "mix_manifest.json").read_text())
+    assert manifest["self_replay"]["mode"] == "prompts" and manifest["self_replay"]["kept"] >= 1
+    prompts = {json.loads(line)["messages"][0]["content"] for f in curated for line in Path(f).read_text().splitlines()}
+    for path in generated:  # R's user turns, answered by the base model (the generator's fingerprint is its)
+        for line in Path(path).read_text().splitlines():
+            user, answer = json.loads(line)["messages"][-2:]
+            assert user["content"] in prompts and answer["role"] == "assistant"
+    mixed = runs["curated"]["shares"]
+    assert mixed["customer_data_percent"] == 50.0
+    assert sum(v for k, v in mixed.items() if k != "customer_data_percent") == pytest.approx(100)
+    rows = [json.loads(r) for r in (out / "runs" / "curated" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["mix/customer/records"] == 4 for r in rows if "loss" in r)
+
+    assert set(summary["arms"]) == {"domain-only", "curated", "self"}
+    assert summary["targets"]["self_retention"]["value"] == runs["self"]["retention"]
 
     page = _Html()
     page.feed(Path(summary["report_html"]).read_text())
     assert page.tables >= 1 and page.images and all(src.startswith("data:image/png;base64,") for src in page.images)
-    # the trainer really mixed: the mixed run's manifest and telemetry are there
-    manifest = json.loads((out / "runs" / "mixed-50" / "mix_manifest.json").read_text())
-    assert "customer" in json.dumps(manifest)
-    rows = [json.loads(r) for r in (out / "runs" / "mixed-50" / "metrics.jsonl").read_text().splitlines()]
-    assert all(r["mix/customer/records"] == 4 for r in rows if "loss" in r)
-    assert (out / "mlflow.db").exists()
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=summary["mlflow_store"])
     experiment = client.get_experiment_by_name("mixforge-quickstart")
-    runs = client.search_runs([experiment.experiment_id])
-    assert sorted(r.info.run_name for r in runs) == ["domain-only", "mixed-50"]
+    names = sorted(r.info.run_name for r in client.search_runs([experiment.experiment_id]))
+    assert names == ["curated", "domain-only", "self"]
+
+
+def entry(arm: str, seed: int, retention: float, gain: float) -> dict:
+    return {"name": f"{arm}-s{seed}", "arm": arm, "seed": seed, "replay": ARMS[arm].replay,
+            "general_accuracy": retention * 0.7, "domain_macro_f1": 0.1 + gain, "retention": retention,
+            "domain_gain": gain, "general_per_subject": {"math": retention / 2}}
+
+
+def test_seed_table_is_mean_and_min_max_and_targets_use_the_means():
+    entries = [entry("domain-only", s, r, 0.6) for s, r in enumerate((0.5, 0.6, 0.7))]
+    entries += [entry("curated", s, r, g) for s, (r, g) in enumerate(((0.94, 0.55), (0.97, 0.56), (1.0, 0.57)))]
+    arms = _aggregate(entries)
+    assert arms["domain-only"]["retention"] == {"mean": pytest.approx(0.6), "min": 0.5, "max": 0.7}
+    assert arms["curated"]["seeds"] == [0, 1, 2]
+    assert arms["curated"]["general_per_subject"]["math"] == pytest.approx(0.97 / 2)
+    targets = _targets(arms)
+    assert targets["curated_retention"]["value"] == pytest.approx(0.97) and targets["curated_retention"]["met"]
+    assert targets["domain_only_retention"]["met"]
+    assert targets["curated_gain_share"]["value"] == pytest.approx(0.56 / 0.6) and targets["curated_gain_share"]["met"]
+    assert targets["self_retention"] == {"value": None, "target": ">= 0.9", "met": None}  # not run
+
+
+def test_benchmark_halves_and_arms_are_checked():
+    assert benchmark_file("dev") == "benchmark/general_mc.dev.jsonl"
+    with pytest.raises(ValueError, match="dev"):
+        benchmark_file("all")
+    with pytest.raises(ValueError, match="unknown"):
+        quickstart(arms=("mixed-50",), show=False)

@@ -7,19 +7,35 @@ from pathlib import Path
 import typer
 
 
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers, got {text!r}") from None
+
+
 def quickstart(
     output: Path = typer.Option(Path("runs/quickstart"), "--output", help="Folder for everything the run writes."),
     method: str = typer.Option("sft_full", help="sft_full or sft_lora."),
-    percent: list[float] = typer.Option([100.0, 50.0], "--percent",
-                                        help="customer_data_percent of each fine-tune (repeatable); 100 = domain only."),
-    steps: int = typer.Option(800, help="Optimizer steps of each fine-tune (the same budget for every run)."),
-    seed: int = typer.Option(0, help="Seed of data split, mixer and training."),
+    arm: list[str] = typer.Option(["domain-only", "curated", "self"], "--arm",
+                                  help="Arms to fine-tune (repeatable): domain-only (customer 100), curated "
+                                       "(customer 50 + the bundled replay pool), self (customer 50 + replay the "
+                                       "base model writes itself), self-kl (self with replay_loss kl)."),
+    steps: int = typer.Option(400, help="Optimizer steps of each fine-tune (the same budget for every arm)."),
+    seeds: str = typer.Option("0", help="Training seeds, comma-separated (0,1,2): every arm runs once per seed; "
+                                        "with several, the table shows mean and min-max."),
+    split: str = typer.Option("test", help="Half of the general benchmark to evaluate: dev (choose settings on "
+                                           "it) or test (report it)."),
     batch_size: int = typer.Option(32, help="Records per optimizer step."),
+    learning_rate: float | None = typer.Option(None, help="Peak learning rate (default 1e-3 full, 2e-3 LoRA)."),
     eval_limit: int | None = typer.Option(None, help="Evaluate only the first N questions of each benchmark (faster, noisier)."),
 ) -> None:
-    """Show "tune without forgetting" end to end: prepare data, evaluate the base, fine-tune domain-only and
-    mixed with the same budget, evaluate both, and write the forgetting report."""
+    """Show "tune without forgetting" end to end: prepare data, evaluate the base, fine-tune each arm with the
+    same budget (domain only; with curated replay; with self-generated replay), evaluate them, and write the
+    forgetting report."""
     from mixforge.quickstart import quickstart as run_quickstart
 
-    run_quickstart(output=output, method=method, percents=percent, steps=steps, seed=seed, batch_size=batch_size,
-                   eval_limit=eval_limit)
+    if split not in ("dev", "test"):
+        raise typer.BadParameter(f"--split must be dev or test, got {split!r}")
+    run_quickstart(output=output, method=method, arms=arm, steps=steps, seeds=_ints(seeds), split=split,
+                   batch_size=batch_size, learning_rate=learning_rate, eval_limit=eval_limit)
