@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
-EXTRAS ?= dev,lm-eval,ray
+EXTRAS ?= dev,lm-eval,ray,search
 
 .PHONY: demo test venv lint clean
 

@@ -70,6 +70,7 @@ _LAZY: dict[str, str] = {
     "load_config": "mixforge.config:load_config",
     "train": "mixforge.train",  # the package, callable: train(cfg) runs the recipe (see mixforge/train)
     "merge_adapter": "mixforge.train.merge:merge_adapter",
+    "mix_search": "mixforge.search.mix_search:mix_search",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

@@ -122,3 +122,9 @@ def trace(
                       "" if r.row is None else str(r.row), "" if r.tokens is None else str(r.tokens),
                       "" if r.loss_tokens is None else str(r.loss_tokens))
     Console().print(table)
+
+
+# `mixforge mix search`: lives with the search (mixforge.search sits above train and eval)
+from mixforge.search.cli import search as _search  # noqa: E402
+
+app.command("search")(_search)
