@@ -142,9 +142,10 @@ def mix_search(  # noqa: C901 - a recipe reads top to bottom
 
     # ---- category weights: a multi-objective search with Optuna ---------------------------------------------
     if weights_trials:
-        trials += _weights_search(cfg, trials, weights_trials, weights_percent=weights_percent,
+        found = _weights_search(cfg, trials, weights_trials, weights_percent=weights_percent,
                                   target=target_retention, seed=seed, plan=plan, run_trials=run_trials,
                                   width=max_parallel or 1, console=console)
+        trials += [t for t in found if t["name"] not in {x["name"] for x in trials}]  # the defaults: the sweep's
 
     # ---- the Pareto front and the recommendation --------------------------------------------------------
     pareto = [trials[i]["name"] for i in pareto_front(trials)]

@@ -101,6 +101,10 @@ def plan_trial(base: RunConfig, *, customer_percent: float, categories: Mapping[
     """The run config of one trial: the base with this mix and this budget, writing under `search_dir`."""
     from mixforge.config import parse_run_config
 
+    if categories is not None and customer_percent < 100:
+        own = trial_mixing(base, customer_percent=customer_percent).categories
+        if {c: v for c, v in own.items() if v} == {c: float(v) for c, v in categories.items() if v}:
+            categories = None  # the config's own weights: the same trial as the sweep's, reused by name and key
     mix = trial_mixing(base, customer_percent=customer_percent, categories=categories)
     data = base.model_dump(mode="json")  # rebuilt through validation: the trial's config is checked like any
     data |= {"mixing": mix.to_dict() if mix else None, "data_mixing_enabled": mix is not None}
