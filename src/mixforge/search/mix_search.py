@@ -29,7 +29,15 @@ from mixforge.config import RunConfig
 from mixforge.errors import ConfigError
 from mixforge.search.pareto import pareto_front
 from mixforge.search.recommend import recommend
-from mixforge.search.trials import TRIAL_FILE, TrialPlan, plan_trial, read_json, train_trials, trained, training_signals
+from mixforge.search.trials import (
+    TRIAL_FILE,
+    TrialPlan,
+    plan_trial,
+    read_json,
+    train_trials,
+    trained,
+    training_signals,
+)
 
 SEARCH_FILE = "search.json"
 RECOMMENDED_FILE = "recommended.yaml"

@@ -196,9 +196,9 @@ def _train_in_process(plan: TrialPlan, *, show_progress: bool) -> dict[str, Any]
 
 
 def _train_as_jobs(plans: Sequence[TrialPlan]) -> dict[str, dict[str, Any]]:
-    from mixforge.runtime import runtime_from_spec
+    from mixforge.runtime import launch
 
-    jobs = {p.name: runtime_from_spec(runtime_spec(p.config)).launch(p.config) for p in plans}
+    jobs = {p.name: launch(p.config) for p in plans}  # each on the runtime its config names
     out = {}
     for plan in plans:
         job = jobs[plan.name]
