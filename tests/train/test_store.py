@@ -76,7 +76,7 @@ def test_store_holds_what_record_by_record_tokenizing_gives(tokenizer, toy_data,
         assert s.loss_tokens[i] == sum(w.loss_tokens for _, w in sides)
     assert s.truncated.any()
     # the content fingerprint is the one the mix manifest has always compared: sha256 of canonical JSON
-    assert s.fingerprint == store.records_fingerprint(records)[0]
+    assert s.fingerprint == store.records_sha256(records)[0]
 
 
 def test_loss_spans_round_trip_and_refuse_free_labels():
@@ -97,7 +97,7 @@ class _InMemory(list):
         super().__init__(items)
         self.truncated = np.array([bool(t.chosen.truncated or t.rejected.truncated) if isinstance(t, TokenizedPair)
                                    else bool(t.truncated) for t in items])
-        self.fingerprint = store.records_fingerprint(records)[0]
+        self.fingerprint = store.records_sha256(records)[0]
 
     def source_index(self, location=""):
         from mixforge.mix.sampler import SourceIndex
@@ -158,6 +158,7 @@ def test_training_from_the_store_gives_the_same_losses_bit_for_bit(tiny_model_di
 
 # ---- the cache: reused, invalidated, never half-written ----------------------------------------------------------
 def test_store_is_built_once_and_reused_by_later_runs(tiny_model_dir, toy_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIXFORGE_HOME", str(tmp_path / "home"))  # no store from earlier tests
     calls = count_tokenizing(monkeypatch)
     cfg = _config(tiny_model_dir, toy_data["sft"], tmp_path / "a", method="sft_lora", max_steps=1, eval_every=0)
     recipe.run(cfg, show_progress=False)
@@ -254,8 +255,8 @@ def test_two_ranks_share_one_store_built_by_rank_0(tiny_model_dir, toy_data, tmp
         dist.barrier()
         dist.destroy_process_group()
     """))
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
-                    str(script)], check=True, timeout=240, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                    str(script)], check=True, timeout=120, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     seen = [json.loads((tmp_path / f"seen-{r}.json").read_text()) for r in (0, 1)]
     assert seen[0] == seen[1] and len(seen[0]["ids"]) == 48
     assert (tmp_path / "calls-0").exists() and not (tmp_path / "calls-1").exists()  # only rank 0 tokenized
