@@ -42,9 +42,11 @@ from mixforge.data.split import SPLIT_NAMES, assign_splits, near_duplicate_group
 from mixforge.data.validate import TokenLengths, TooLong, ValidationReport, Validator
 from mixforge.data.write import SUFFIX, OutputFormat, RecordWriter, join
 from mixforge.errors import DataError
+from mixforge.fingerprint import file_sha256
 from mixforge.io.atomic import write_json_atomic
 from mixforge.io.jsonl import read_jsonl
 from mixforge.methods import RECORD_KIND, RecordKind, TrainingMethod, parse_method
+from mixforge.progress import progress_bar
 
 STAGES: tuple[str, ...] = ("load", "transform", "sanitize", "validate", "filter", "save", "split")
 
@@ -314,7 +316,9 @@ def prepare(
                 reject_counts[f"{r.stage}/{r.rule}"] += 1
             reject_writer.write([r.to_dict() for r in rejects])
 
-    bar = _progress(progress)
+    bar = progress_bar(progress)
+    bar_task = bar.add_task("preparing", total=None)
+    bar.start()
     try:
         batches = iter_batches(input, batch_size=batch_size, **read)
         while True:
@@ -354,9 +358,7 @@ def prepare(
                 labels_seen.extend(r.record.get("label") for r in rows)
             timed("save", len(rows), main_writer.write, [r.record for r in rows])
             stages["save"].rows_out += len(rows)
-            if bar is not None:
-                bar.update(bar.task_ids[0], advance=len(batch[0]) + len(batch[1]),
-                           description=f"prepared {main_writer.rows:,} rows")
+            bar.update(bar_task, advance=len(batch[0]) + len(batch[1]), description=f"prepared {main_writer.rows:,} rows")
 
         # ---- dataset rules, then strict mode ---------------------------------------------------------------
         report = validator.finish(rows_kept=main_writer.rows, min_rows=min_rows, max_rows=max_rows)
@@ -396,8 +398,7 @@ def prepare(
         reject_writer.abort()
         raise
     finally:
-        if bar is not None:
-            bar.stop()
+        bar.stop()
         _remove_tree(staging_dir)
 
     # ---- manifest, written last ----------------------------------------------------------------------------
@@ -413,7 +414,7 @@ def prepare(
     write_json_atomic(report_obj.manifest_path, _manifest(
         report_obj, input=input, model=mdl, kind=kind, ratios=ratios, seed=seed, format=format,
         sanitizer=sanitizer, filters=filters, too_long=too_long, labels=labels, stratify=stratify,
-        files_sha={name: _sha(path) for name, path in files.items()},
+        files_sha={name: file_sha256(path) for name, path in files.items()},
     ), indent=2, ensure_ascii=True, default=str)
     return report_obj
 
@@ -451,18 +452,6 @@ def _split_staged(
             w.abort()
         raise
     return {name: w.path for name, w in writers.items()}, {name: w.rows for name, w in writers.items()}
-
-
-def _sha(path: str) -> str:
-    import hashlib
-
-    import fsspec
-
-    digest = hashlib.sha256()
-    with fsspec.open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _manifest(report: PrepareReport, *, input: Any, model: _Model | None, kind: str, ratios: Any, seed: int,
@@ -510,18 +499,6 @@ def _manifest(report: PrepareReport, *, input: Any, model: _Model | None, kind: 
         "steps": steps,
         "stages": {s.name: s.to_dict() for s in report.stages},
     }
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return None
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True,
-                   redirect_stdout=False, redirect_stderr=False)  # safe beside tqdm bars in Jupyter
-    bar.add_task("preparing", total=None)
-    bar.start()
-    return bar
 
 
 def _remove_tree(path: str) -> None:

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mixforge.fingerprint import file_sha256, json_sha256
 from mixforge.io.atomic import write_json_atomic, write_text_atomic  # noqa: F401 - mixforge.search imports them here
 
 CACHE_VERSION = "1"
@@ -46,11 +47,7 @@ class _DigestMemo:
         st = file.stat()
         key = f"{file.resolve()}|{st.st_size}|{st.st_mtime_ns}"
         if key not in self.table:
-            h = hashlib.sha256()
-            with file.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(chunk)
-            self.table[key] = h.hexdigest()
+            self.table[key] = file_sha256(file)
             self.dirty = True
         return self.table[key]
 
@@ -91,7 +88,7 @@ def _file_digest(path: str | None) -> str | None:
     p = Path(path).expanduser()
     if not p.is_file():
         return f"name:{path}"  # a hub dataset id
-    return hashlib.sha256(p.read_bytes()).hexdigest()
+    return file_sha256(p)
 
 
 def task_key(task, *, checkpoint: str, settings: dict[str, Any] | None = None) -> str:
@@ -106,7 +103,7 @@ def task_key(task, *, checkpoint: str, settings: dict[str, Any] | None = None) -
         "labels_file": _file_digest(labels),
         "settings": settings or {},
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+    return json_sha256(payload)[:32]
 
 
 class ResultCache:

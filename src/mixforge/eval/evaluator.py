@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from mixforge.errors import ConfigError, ModelError
 from mixforge.eval.cache import ResultCache, checkpoint_fingerprint, task_key
 from mixforge.eval.tasks import EvalResult, EvalTask, TaskResult, read_records
+from mixforge.progress import progress_bar
 
 
 @dataclass
@@ -72,19 +72,6 @@ def load_checkpoint(
             raise ModelError(f"cannot load adapter {adapter!r}: {exc}".splitlines()[0][:400]) from exc
     loaded.eval()
     return Checkpoint(loaded, tokenizer, str(model), fingerprint)
-
-
-@contextmanager
-def progress_bar(show: bool = True):
-    """A rich progress bar (nothing is drawn when `show` is false)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=not show, transient=True,
-                  # no stdout/stderr redirection: transformers' own tqdm bars (weight loading) write to stderr,
-                  # and inside Jupyter a redirected stream feeding rich's live display recurses without end
-                  redirect_stdout=False, redirect_stderr=False) as bar:
-        yield bar
 
 
 def _runners() -> dict[str, Callable[..., TaskResult]]:

@@ -179,8 +179,9 @@ def generate_file(
     show_progress: bool = True,
 ) -> Path:
     """Generate a reply for every prompt in `input_path`; write {"id", "messages", "output"} lines."""
-    from mixforge.eval.evaluator import load_checkpoint, progress_bar
+    from mixforge.eval.evaluator import load_checkpoint
     from mixforge.io.atomic import write_text_atomic
+    from mixforge.progress import progress_bar
 
     prompts = read_prompts(input_path)
     ckpt = load_checkpoint(model, adapter=adapter, precision=precision, device=device)

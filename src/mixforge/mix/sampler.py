@@ -42,7 +42,6 @@ units one int64 array of midpoints per source.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mixforge.errors import ConfigError
+from mixforge.fingerprint import canonical_record
 from mixforge.io.jsonl import read_jsonl
 from mixforge.mix.weights import DOMAIN, Schedule, SlotAllocator, as_fraction
 
@@ -110,8 +110,7 @@ class SourceIndex:
         loss: list[int] = []
         n = 0
         for rec in records:
-            h.update(json.dumps(rec, sort_keys=True, ensure_ascii=False).encode())
-            h.update(b"\n")
+            h.update(canonical_record(rec))
             if count is not None:
                 t, lt = count(rec)
                 tokens.append(int(t))

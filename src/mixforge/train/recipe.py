@@ -33,6 +33,7 @@ from mixforge.config import RunConfig
 from mixforge.errors import ConfigError
 from mixforge.methods import RECORD_KIND, uses_lora
 from mixforge.models.save import save_model_dir
+from mixforge.progress import progress_bar
 from mixforge.train import checkpoint as ckpt
 from mixforge.train.batching import pack_batch, pad_batch
 from mixforge.train.replay_loss import kl_to_base_sum
@@ -363,7 +364,9 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
 
     # ---- the loop --------------------------------------------------------------------------------------------
     metrics_file = out / "metrics.jsonl"
-    progress = _progress(show_progress and world.main, total_steps, start_step)
+    progress = progress_bar(show_progress and world.main, transient=False)
+    train_bar = progress.add_task("train", total=total_steps, completed=start_step)
+    progress.start()
     model.train()
     step = start_step
     last: dict[str, float] = {}
@@ -392,7 +395,8 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
                     tracker.log_metrics(curve, step)
                     _append_jsonl(metrics_file, {"step": step, **curve}, world)
                     last.update(curve)
-            progress.update(step, last)
+            progress.update(train_bar, completed=step, description=f"train  loss {last.get('loss', math.nan):.4f}  "
+                                                                   f"{last.get('tokens_per_s', 0):,.0f} tok/s")
             stopping = all_reduce_sum(float(stop.requested), world) > 0
             if (o.save_every and step % o.save_every == 0) or stopping:
                 _save(ckpt_dir, step, model, optimizer, scheduler, sampler, tokens_seen, tracker, cfg, world)
@@ -400,7 +404,7 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
                 status = "stopped"
                 break
     finally:
-        progress.close()
+        progress.stop()
 
     # ---- final save ------------------------------------------------------------------------------------------
     final_path = None
@@ -545,27 +549,3 @@ def _save(ckpt_dir, step, model, optimizer, scheduler, sampler, tokens_seen, tra
         import torch.distributed as dist
 
         dist.barrier()
-
-
-class _progress:
-    """A rich progress bar with step, loss, tokens/s and ETA (or nothing when hidden)."""
-
-    def __init__(self, enabled: bool, total: int, start: int) -> None:
-        self._bar = None
-        if enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self._bar = Progress(TextColumn("step {task.completed}/{task.total}"), BarColumn(),
-                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                                 redirect_stdout=False, redirect_stderr=False)  # safe beside tqdm in Jupyter
-            self._task = self._bar.add_task("train", total=total, completed=start, info="")
-            self._bar.start()
-
-    def update(self, step: int, metrics: dict[str, float]) -> None:
-        if self._bar is not None:
-            info = f"loss {metrics.get('loss', math.nan):.4f}  {metrics.get('tokens_per_s', 0):,.0f} tok/s"
-            self._bar.update(self._task, completed=step, info=info)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
