@@ -440,7 +440,7 @@ def generate_replay(  # noqa: C901 - a recipe reads top to bottom
                                seed=s, stop_ids=stops, stop_strings=strings)
 
     # ---- generate shard after shard ------------------------------------------------------------------------
-    from mixforge.eval.evaluator import progress_bar
+    from mixforge.progress import progress_bar
 
     with progress_bar(show_progress) as bar:
         task = bar.add_task(_describe(mode, state), total=n, completed=sum(state.kept.values()))

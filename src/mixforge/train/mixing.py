@@ -58,6 +58,13 @@ def generate_self_sources(mix: DataMixingConfig, sources: dict[str, Source], *, 
     _barrier()
     if not main:
         result = generate()  # finished by rank 0: found in the cache
+    empty = [c for c, stats in result.per_category.items() if not stats["kept"]]
+    if empty:
+        from mixforge.errors import ConfigError
+
+        raise ConfigError(f"self-replay kept no record for {', '.join(empty)} (dropped: {result.dropped})",
+                          hint=f"see {result.manifest}; a larger self_replay.max_new_tokens helps when they "
+                               "were truncated")
     files = {c: str(p) for c, p in result.files.items()}
     record = {"cache_key": result.cache_key, "generator_fingerprint": result.fingerprint, "mode": s.mode,
               "kept": result.kept, "dropped": result.dropped, "attempted": result.attempted,
