@@ -62,11 +62,12 @@ def _fmt(value: float | None, ci: Sequence[float] | None = None, percent: bool =
 
 def trial_rows(search: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The trials as table cells (also used for the terminal table)."""
-    head = ["trial", "customer %", "categories", f"domain {search['domain_metric']}",
+    head = ["trial", "customer %", "category weights", f"domain {search['domain_metric']}",
             f"general {search['general_metric']}", "retention", "KL to base", "train s", "tokens", "pareto"]
     body = []
     for t in search["trials"]:
-        cats = ", ".join(f"{c} {v:g}" for c, v in t["mix"]["categories"].items()) or "-"
+        cats = ", ".join(f"{c} {v:g}" for c, v in t["mix"]["categories"].items()) if t["weights_search"] else \
+            "the config's" if t["mix"]["categories"] else "-"  # weights differ only in weight trials
         body.append([t["name"], f"{t['mix']['customer_data_percent']:g}", cats,
                      _fmt(t["domain"], t["intervals"]["domain"]), _fmt(t["general"], t["intervals"]["general"]),
                      _fmt(t["retention"], t["intervals"]["retention"], percent=True),
