@@ -54,6 +54,11 @@ class TrainOverrides(_Closed):
     global_batch_tokens: int | None = Field(None, ge=1, description="Token budget of one optimizer step with token units (default global_batch_size x max_seq_len).")
     force_resume: bool = Field(False, description="Resume even if the data or the mix changed since the checkpoint.")
     dpo_beta: float = Field(0.1, gt=0, description="DPO temperature.")
+    quantization: Literal["none", "4bit", "8bit"] = Field("none", description="QLoRA: load the base weights in 4-bit (NF4) or 8-bit through bitsandbytes (LoRA methods, CUDA only; extra mixforge[qlora]).")
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = Field("sdpa", description="Attention kernel; flash_attention_2 needs CUDA and flash-attn (packed rows then attend with variable-length kernels).")
+    compile: bool = Field(False, description="torch.compile each decoder layer (faster steps on GPUs after a compile of about a minute).")
+    loss_chunk_size: int = Field(1024, ge=0, description="Label tokens per chunk of the output head and loss: never the whole micro-batch's logits at once (0: full logits).")
+    loss_kernel: Literal["auto", "chunked", "liger"] = Field("auto", description="auto: Liger's fused linear cross-entropy when installed on CUDA (extra mixforge[liger]), else chunked.")
     replay_loss: Literal["nll", "kl"] = Field("nll", description="Loss on the general (replay) records: nll (cross-entropy to their tokens) or kl (KL(base || tuned) to the base model's next-token distribution; one more forward pass).")
 
     @model_validator(mode="after")
@@ -97,6 +102,13 @@ class RunConfig(_Closed):
     @classmethod
     def _method(cls, value: Any) -> str:
         return parse_method(value)
+
+    @model_validator(mode="after")
+    def _quantized_base_needs_lora(self) -> RunConfig:
+        if self.overrides.quantization != "none" and not self.method.endswith("_lora"):
+            raise ValueError(f"overrides.quantization: {self.overrides.quantization!r} quantizes frozen base weights; "
+                             f"it needs a LoRA method (sft_lora or dpo_lora), not {self.method!r}")
+        return self
 
 
 def _suggest(name: str, known: list[str]) -> str:

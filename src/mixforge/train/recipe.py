@@ -10,14 +10,14 @@ mixing config asks for. A run resumes from its newest checkpoint by itself, mixe
 order continues exactly; on CPU with these settings a resumed run ends with the same weights, bit for bit.
 
 Distributed: under torchrun (WORLD_SIZE > 1) each rank takes its disjoint share of every global step from the
-mixer, the model is wrapped in DDP (gloo on CPU, NCCL on GPU), and only rank 0 logs and saves.
+mixer, the model is wrapped in DDP or sharded by FSDP (distributed.py; gloo on CPU, NCCL on GPU), and only rank 0
+logs. The loss never holds the whole micro-batch's logits (losses.py: chunked cross-entropy).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import time
 from collections import defaultdict
@@ -32,10 +32,22 @@ import torch.nn.functional as F
 from mixforge.config import RunConfig
 from mixforge.errors import ConfigError
 from mixforge.methods import RECORD_KIND, uses_lora
-from mixforge.models.save import save_model_dir
 from mixforge.progress import progress_bar
 from mixforge.train import checkpoint as ckpt
 from mixforge.train.batching import pack_batch, pad_batch
+from mixforge.train.distributed import (
+    World,
+    all_reduce_sum,
+    check_devices,
+    even_chunks,
+    init_world,
+    load_checkpoint,
+    parallel_settings,
+    save_checkpoint,
+    save_final_model,
+    unwrap,
+    wrap_model,
+)
 from mixforge.train.replay_loss import kl_to_base_sum
 from mixforge.train.tokenize import IGNORE, Tokenized, TokenizedPair, tokenize_preference, tokenize_record
 
@@ -50,45 +62,6 @@ class RunResult:
     steps: int
     metrics: dict[str, float] = field(default_factory=dict)
     mlflow_run_id: str | None = None
-
-
-# ---------------------------------------------------------------------------------------------------------
-# process group: one process, or one rank of a torchrun launch
-# ---------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class World:
-    rank: int = 0
-    size: int = 1
-    device: str = "cpu"
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_world() -> World:
-    size = int(os.environ.get("WORLD_SIZE", "1"))
-    if size == 1:
-        return World(device="cuda" if torch.cuda.is_available() else "cpu")
-    import torch.distributed as dist
-
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
-    rank, local = dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local)
-    return World(rank=rank, size=size, device=f"cuda:{local}" if torch.cuda.is_available() else "cpu")
-
-
-def all_reduce_sum(value: float, world: World) -> float:
-    if world.size == 1:
-        return value
-    import torch.distributed as dist
-
-    t = torch.tensor([value], dtype=torch.float64, device=world.device)
-    dist.all_reduce(t)
-    return float(t.item())
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -128,7 +101,14 @@ def build_model(cfg: RunConfig, world: World):
     from mixforge.models.registry import load_model, lora_target_modules
 
     o = cfg.overrides
-    model = load_model(cfg.model, precision=o.precision, trust_remote_code=cfg.trust_remote_code)
+    if o.quantization != "none":  # QLoRA: 4/8-bit frozen base weights, loaded onto the GPU (quantization.py)
+        from mixforge.train.quantization import load_quantized
+
+        model = load_quantized(cfg.model, bits=o.quantization, device=world.device, trust_remote_code=cfg.trust_remote_code,
+                               attn_implementation=o.attn_implementation, gradient_checkpointing=o.gradient_checkpointing)
+    else:
+        model = load_model(cfg.model, precision=o.precision, trust_remote_code=cfg.trust_remote_code)
+        model.set_attn_implementation(o.attn_implementation)
     if o.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
@@ -147,7 +127,7 @@ def build_model(cfg: RunConfig, world: World):
         model = get_peft_model(model, lora)
         if o.gradient_checkpointing:
             model.enable_input_require_grads()
-    return model.to(world.device)
+    return model if o.quantization != "none" else model.to(world.device)  # quantized weights are placed already
 
 
 def reference_model(cfg: RunConfig, model, world: World):
@@ -164,7 +144,7 @@ def reference_model(cfg: RunConfig, model, world: World):
 
 def base_context(model, ref):
     """Run `model` as the base: disables the LoRA adapter (ref is None) or does nothing (a separate ref)."""
-    return model.disable_adapter() if ref is None else nullcontext()
+    return unwrap(model).disable_adapter() if ref is None else nullcontext()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -251,8 +231,11 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     from mixforge.train.mixing import generate_self_sources, heldout_path, mixing_config, read_general
 
     # ---- settings --------------------------------------------------------------------------------------
-    world = init_world()
     o = cfg.overrides
+    strategy, fsdp_cpu_offload = parallel_settings(cfg.runtime)  # ddp or fsdp (torchrun-family runtimes)
+    check_devices(quantization=o.quantization, attn_implementation=o.attn_implementation, loss_kernel=o.loss_kernel,
+                  strategy=strategy)  # e.g. QLoRA without CUDA: refused before anything loads
+    world = init_world()
     kind = RECORD_KIND[cfg.method]
     out = Path(cfg.output_path)
     ckpt_dir = out / "checkpoints"
@@ -283,6 +266,10 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     model = build_model(cfg, world)
     ref = reference_model(cfg, model, world)
+    # what the loop calls: the loss inside forward (losses.py), under DDP or FSDP shards with several processes;
+    # FSDP replaces the parameters, so the optimizer is built after this
+    train_model = wrap_model(model, strategy=strategy, world=world, loss_chunk_size=o.loss_chunk_size,
+                             loss_kernel=o.loss_kernel, cpu_offload=fsdp_cpu_offload, compile=o.compile)
 
     # ---- tokenize every record once (token counts feed the mixer's token units) -----------------------
     def tok(records: list[dict], as_preference: bool) -> list:
@@ -334,23 +321,17 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     model.eval()
     with torch.no_grad():
         if kind == "preference":
-            dpo_loss_sum(model, ref, probe, pad_id=pad_id, beta=o.dpo_beta, device=world.device)
+            dpo_loss_sum(train_model, ref, probe, pad_id=pad_id, beta=o.dpo_beta, device=world.device)
         else:
-            token_nll_sum(model, make_batch(probe, packing=False, seq_len=seq_len, pad_id=pad_id, device=world.device))
+            token_nll_sum(train_model, make_batch(probe, packing=False, seq_len=seq_len, pad_id=pad_id, device=world.device))
 
     # ---- resume from the newest checkpoint, if any ---------------------------------------------------------
     start_step, tokens_seen, mlflow_run_id = 0, 0, None
     latest = ckpt.latest_checkpoint(ckpt_dir)
-    if latest is not None:
-        ckpt.load_weights_into(model, latest)
-        state = ckpt.load_training_state(latest, optimizer=optimizer, scheduler=scheduler)
+    if latest is not None:  # an unsharded or an FSDP checkpoint, from any number of processes (distributed.py)
+        state = load_checkpoint(latest, train_model=train_model, optimizer=optimizer, scheduler=scheduler, world=world)
         sampler.load_state_dict(state["mixer"])
         start_step, tokens_seen, mlflow_run_id = state["step"], state["tokens_seen"], state.get("mlflow_run_id")
-    train_model = model
-    if world.size > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        train_model = DistributedDataParallel(model)
 
     # ---- tracking (rank 0 only) ------------------------------------------------------------------------
     tracker = _tracker(cfg, out, world, mlflow_run_id)
@@ -389,7 +370,7 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
                 tracker.log_metrics(last, step)
                 _append_jsonl(metrics_file, {"step": step, **last}, world)
             if (o.eval_every and step % o.eval_every == 0) or step == total_steps:
-                curve = evaluate(model, ref, val, micro=o.micro_batch_size, batches=o.eval_batches, pad_id=pad_id,
+                curve = evaluate(train_model, ref, val, micro=o.micro_batch_size, batches=o.eval_batches, pad_id=pad_id,
                                  device=world.device)
                 if curve:
                     tracker.log_metrics(curve, step)
@@ -399,7 +380,7 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
                                                                    f"{last.get('tokens_per_s', 0):,.0f} tok/s")
             stopping = all_reduce_sum(float(stop.requested), world) > 0
             if (o.save_every and step % o.save_every == 0) or stopping:
-                _save(ckpt_dir, step, model, optimizer, scheduler, sampler, tokens_seen, tracker, cfg, world)
+                _save(ckpt_dir, step, train_model, optimizer, scheduler, sampler, tokens_seen, tracker, cfg, world)
             if stopping:
                 status = "stopped"
                 break
@@ -408,9 +389,9 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
 
     # ---- final save ------------------------------------------------------------------------------------------
     final_path = None
+    if status == "succeeded":  # every rank: FSDP gathers the shards to rank 0, which writes one plain folder
+        final_path = save_final_model(train_model, tokenizer, out / "final", world)  # adapter (LoRA) or full model
     if status == "succeeded" and world.main:
-        final_path = out / "final"
-        save_model_dir(model, tokenizer, final_path)  # the adapter (LoRA) or the full model, atomically
         (out / "truncation.json").write_text(json.dumps({"max_seq_len": seq_len, "truncated": truncated}))
         tracker.log_artifact(str(out / "mix_manifest.json"))
         tracker.log_artifact(str(final_path))
@@ -443,6 +424,8 @@ def _train_step(train_model, model, ref, by_kind, optimizer, o, world: World, *,
     chunks = [("sft", sft_items[i : i + micro]) for i in range(0, len(sft_items), micro)]
     chunks += [("replay", replay[i : i + micro]) for i in range(0, len(replay), micro)]
     chunks += [("pairs", pairs[i : i + micro]) for i in range(0, len(pairs), micro)]
+    fillers = _fillers(pad_id)
+    chunks = even_chunks(chunks, world, fillers)  # as many forwards of each kind as the busiest rank (FSDP)
     loss_total = 0.0
     for i, (what, chunk) in enumerate(chunks):
         sync = i == len(chunks) - 1 or world.size == 1
@@ -451,15 +434,17 @@ def _train_step(train_model, model, ref, by_kind, optimizer, o, world: World, *,
             if what in ("sft", "replay"):
                 batch = make_batch(chunk, packing=o.packing, seq_len=seq_len, pad_id=pad_id, device=world.device)
                 if what == "replay":  # KL(base || tuned) on the replay tokens (replay_loss.py)
-                    loss = kl_to_base_sum(train_model, batch, base_model=model if ref is None else ref,
+                    loss = kl_to_base_sum(train_model, batch, base_model=train_model if ref is None else ref,
                                           base=base_context(model, ref)) / max(global_tokens, 1.0)
                 else:
-                    loss = token_nll_sum(train_model, batch) / max(global_tokens, 1.0)
+                    loss = train_model(**batch) / max(global_tokens, 1.0)  # summed NLL, chunk by chunk
                 if kind == "preference":  # replay records share the step with the pairs
                     loss = loss * (global_units - global_pairs) / global_units
             else:
                 loss = dpo_loss_sum(train_model, ref, chunk, pad_id=pad_id, beta=o.dpo_beta, device=world.device)
                 loss = loss / global_pairs * (global_pairs / global_units)
+            if chunk is fillers[what]:  # a filler: the other ranks' forwards, nothing to learn
+                loss = loss * 0.0
             (loss * world.size).backward()  # DDP averages gradients over ranks; the loss is already global
         loss_total += float(loss.detach())
     if not chunks and world.size > 1:  # a rank with nothing this step still joins the gradient all-reduce
@@ -475,6 +460,12 @@ def _train_step(train_model, model, ref, by_kind, optimizer, o, world: World, *,
 # ---------------------------------------------------------------------------------------------------------
 # small helpers of the recipe
 # ---------------------------------------------------------------------------------------------------------
+def _fillers(pad_id: int) -> dict[str, list]:
+    """One micro-batch of each kind with no label token (what a rank runs while another rank is busier)."""
+    blank = Tokenized([pad_id, pad_id], [IGNORE, IGNORE], 0)
+    return {"sft": [blank], "replay": [blank], "pairs": [TokenizedPair(blank, blank)]}
+
+
 def _split(step_records: list[tuple[str, int]], tokenized: dict[str, list], kind: str, *,
            replay_apart: bool = False) -> dict[str, list]:
     """The step's records by objective: DPO pairs, SFT records, and (replay_apart) the general sources' records."""
@@ -539,13 +530,9 @@ def _tracker(cfg: RunConfig, out: Path, world: World, run_id: str | None):
                          run_name=cfg.tracking.run_name or cfg.job_name, run_id=run_id)
 
 
-def _save(ckpt_dir, step, model, optimizer, scheduler, sampler, tokens_seen, tracker, cfg, world) -> None:
-    if world.main:
-        ckpt.save_checkpoint(ckpt_dir, step=step, model=model, optimizer=optimizer, scheduler=scheduler,
-                             state={"mixer": sampler.state_dict(), "tokens_seen": tokens_seen,
-                                    "mlflow_run_id": tracker.run_id, "config": json.loads(cfg.model_dump_json())},
-                             keep=cfg.overrides.keep_checkpoints)
-    if world.size > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
+def _save(ckpt_dir, step, train_model, optimizer, scheduler, sampler, tokens_seen, tracker, cfg, world) -> None:
+    """Every rank calls this: rank 0 writes one unsharded copy, or every rank its FSDP shard."""
+    save_checkpoint(ckpt_dir, step=step, train_model=train_model, optimizer=optimizer, scheduler=scheduler,
+                    state={"mixer": sampler.state_dict(), "tokens_seen": tokens_seen,
+                           "mlflow_run_id": tracker.run_id, "config": json.loads(cfg.model_dump_json())},
+                    keep=cfg.overrides.keep_checkpoints, world=world)
