@@ -39,7 +39,9 @@ def make_records(n: int, seed: int) -> list[dict]:
 def measure(runtime, cfg, threads: int) -> dict[str, float]:
     os.environ["OMP_NUM_THREADS"] = str(threads)  # the launched processes inherit it
     start = time.perf_counter()
-    job = runtime.launch(cfg)
+    from mixforge.runtime import launch
+
+    job = launch(cfg, runtime)
     metrics = Path(cfg.output_path) / "metrics.jsonl"
     while not (metrics.exists() and metrics.read_text().strip()):
         if job.status not in ("queued", "running"):

@@ -8,14 +8,25 @@ that name the nearest known key. All problems are reported together, field by fi
 
 from __future__ import annotations
 
-import difflib
+import re
+import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mixforge.errors import ConfigError
 from mixforge.methods import Method, parse_method
+from mixforge.mix.config import DataMixingConfig
+from mixforge.suggest import did_you_mean
 
 
 class _Closed(BaseModel):
@@ -81,6 +92,138 @@ class TrackingConfig(_Closed):
     run_name: str | None = None
 
 
+# ---------------------------------------------------------------------------------------------------------
+# runtimes: where a run executes (`runtime: {kind: torchrun, nproc_per_node: 2}`); mixforge.runtime launches them
+# ---------------------------------------------------------------------------------------------------------
+class _Runtime(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalRuntime(_Runtime):
+    """One process on this machine (the default). `mixforge train` runs it in its own process."""
+
+    kind: Literal["local"] = "local"
+    python: str = Field(default_factory=lambda: sys.executable, description="The interpreter that runs the entry point.")
+
+
+# the settings of every runtime that launches torchrun-style ranks (torchrun, ray, kubernetes, slurm)
+STRATEGY_HELP = ("ddp: every rank holds the whole model; fsdp: FSDP2 shards weights, gradients and optimizer state "
+                 "over the ranks (one decoder layer gathered at a time; sharded checkpoints)")
+CPU_OFFLOAD_HELP = "fsdp only: keep the weight shards and their optimizer state in CPU memory (slower; fits larger models)."
+
+
+class TorchrunRuntime(_Runtime):
+    """Several processes (ranks) per node through torchrun; one node unless `nnodes` and `rdzv_endpoint` say
+    otherwise (then run the same launch on every node)."""
+
+    kind: Literal["torchrun"] = "torchrun"
+    nproc_per_node: int = Field(2, ge=1, description="Ranks on this node: the number of GPUs, or of CPU processes.")
+    nnodes: int = Field(1, ge=1, description="Nodes; more than one needs rdzv_endpoint.")
+    strategy: Literal["ddp", "fsdp"] = Field("ddp", description=STRATEGY_HELP)
+    fsdp_cpu_offload: bool = Field(False, description=CPU_OFFLOAD_HELP)
+    rdzv_endpoint: str | None = Field(None, description="host:port of the rendezvous, needed when nnodes > 1.")
+    rdzv_id: str | None = Field(None, description="The same on every node (default: the job id).")
+    max_restarts: int = Field(0, ge=0, description="torchrun restarts the whole group on a worker failure; the recipe resumes.")
+    python: str = Field(default_factory=lambda: sys.executable, description="The interpreter of the launcher and the ranks.")
+    entry: str = Field("mixforge.train.entry", description="The module each rank runs with the config path (`python -m`).")
+
+    @model_validator(mode="after")
+    def _launchable(self) -> TorchrunRuntime:
+        problems = []
+        if self.nnodes > 1 and not self.rdzv_endpoint:
+            problems.append(f"rdzv_endpoint: nnodes={self.nnodes} needs rdzv_endpoint='HOST:PORT' (a node every rank can reach)")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def world_size(self) -> int:
+        return self.nproc_per_node * self.nnodes
+
+
+class RayRuntime(_Runtime):
+    """Ray Train workers, on a running cluster (`address="auto"` or "ray://host:10001") or a local Ray started
+    for the job (address None). Extra: mixforge[ray]."""
+
+    kind: Literal["ray"] = "ray"
+    address: str | None = Field(None, description="A running Ray cluster; None starts a local Ray for the job.")
+    num_workers: int = Field(2, ge=1, description="Ray Train workers (ranks).")
+    use_gpu: bool = False
+    cpus_per_worker: float = Field(1.0, gt=0)
+    strategy: Literal["ddp", "fsdp"] = Field("ddp", description=STRATEGY_HELP)
+    fsdp_cpu_offload: bool = Field(False, description=CPU_OFFLOAD_HELP)
+    python: str = Field(default_factory=lambda: sys.executable, description="The interpreter of the Ray driver.")
+
+
+class KubernetesRuntime(_Runtime):
+    """A Kubeflow PyTorchJob on a cluster with the training operator, submitted with kubectl."""
+
+    kind: Literal["kubernetes"] = "kubernetes"
+    image: str = Field(..., min_length=1, description="An image with mixforge installed (and the model, unless it comes from the hub or a claim).")
+    namespace: str = "kubeflow"
+    nodes: int = Field(1, ge=1, description="Pods: one Master and nodes - 1 Workers.")
+    gpus_per_node: int = Field(0, ge=0, description="nvidia.com/gpu per pod, and the ranks per pod (one rank on CPU-only pods).")
+    cpus_per_node: str = "4"
+    strategy: Literal["ddp", "fsdp"] = Field("ddp", description=STRATEGY_HELP)
+    fsdp_cpu_offload: bool = Field(False, description=CPU_OFFLOAD_HELP)
+    memory: str = "16Gi"
+    data_claim: str | None = Field(None, description="PersistentVolumeClaim with the prepared data, mounted read-only.")
+    output_claim: str | None = Field(None, description="PersistentVolumeClaim for checkpoints, the final model and metrics (required).")
+    data_mount: str = "/mnt/data"
+    output_mount: str = "/mnt/output"
+    image_pull_policy: str = "IfNotPresent"
+    service_account: str | None = None
+    termination_grace_s: int = Field(300, ge=0, description="Seconds a pod has after SIGTERM to write its checkpoint.")
+    backoff_limit: int = Field(3, ge=0, description="Pod restarts before the job fails (each restart resumes from a checkpoint).")
+    manifest_dir: str | None = Field(None, description="Where manifests are written (default MIXFORGE_HOME/jobs/<id>/).")
+
+    @model_validator(mode="after")
+    def _has_output_claim(self) -> KubernetesRuntime:
+        if not self.output_claim:
+            raise ValueError("output_claim: a pod's own files vanish when it ends; name the PersistentVolumeClaim "
+                             "that keeps checkpoints and the final model")
+        return self
+
+    @property
+    def nproc_per_node(self) -> int:
+        return max(self.gpus_per_node, 1)
+
+
+class SlurmRuntime(_Runtime):
+    """torchrun on `nodes` Slurm nodes, through an sbatch script."""
+
+    kind: Literal["slurm"] = "slurm"
+    nodes: int = Field(1, ge=1)
+    gpus_per_node: int = Field(0, ge=0, description="And the ranks per node (one rank on CPU-only nodes).")
+    cpus_per_task: int = Field(8, ge=1)
+    strategy: Literal["ddp", "fsdp"] = Field("ddp", description=STRATEGY_HELP)
+    fsdp_cpu_offload: bool = Field(False, description=CPU_OFFLOAD_HELP)
+    partition: str | None = None
+    account: str | None = None
+    time: str = Field("24:00:00", description="The job's time limit.")
+    signal_before_end_s: int = Field(300, ge=0, description="SIGTERM this long before the time limit: checkpoint, then exit.")
+    setup: str = Field("", description="Shell lines run first on each node, e.g. 'source .venv/bin/activate'.")
+    python: str = "python"
+    rdzv_port: int = Field(29500, ge=1, le=65535)
+
+    @property
+    def nproc_per_node(self) -> int:
+        return max(self.gpus_per_node, 1)
+
+
+Runtime = Annotated[LocalRuntime | TorchrunRuntime | RayRuntime | KubernetesRuntime | SlurmRuntime,
+                    Field(discriminator="kind")]
+RUNTIMES: dict[str, type[BaseModel]] = {"local": LocalRuntime, "torchrun": TorchrunRuntime, "ray": RayRuntime,
+                                        "kubernetes": KubernetesRuntime, "slurm": SlurmRuntime}
+_CLASS_KINDS = {cls.__name__: kind for kind, cls in RUNTIMES.items()}  # `kind: TorchrunRuntime` works too
+
+
+def _short_kind(value: Any) -> Any:
+    if isinstance(value, Mapping) and value.get("kind") in _CLASS_KINDS:
+        return {**value, "kind": _CLASS_KINDS[value["kind"]]}
+    return value
+
+
 class RunConfig(_Closed):
     """Everything one training run needs."""
 
@@ -91,17 +234,21 @@ class RunConfig(_Closed):
     output_path: str = Field(..., description="Folder for checkpoints, the final model, metrics and the MLflow store.")
     job_name: str = "mixforge-run"
     data_mixing_enabled: bool = True
-    mixing: dict[str, Any] | None = Field(None, description="Data mixing config (see `mixforge mix show`); default: the catalogue's defaults.")
-    general_sources: list[dict[str, Any]] = Field(default_factory=list, description="Extra general sources: {name, path, category, weight?}.")
+    mixing: DataMixingConfig | None = Field(None, description="Data mixing config (see `mixforge mix show`; the seed's nova_<category>_percent keys work too); default: the catalogue's defaults. Your own general data goes under mixing.sources.")
     overrides: TrainOverrides = Field(default_factory=TrainOverrides)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-    runtime: dict[str, Any] = Field(default_factory=lambda: {"kind": "local"}, description="Where the run executes.")
+    runtime: Runtime = Field(default_factory=LocalRuntime, description="Where the run executes: {kind: local | torchrun | ray | kubernetes | slurm, ...its settings}.")
     trust_remote_code: bool = False
 
     @field_validator("method", mode="before")
     @classmethod
     def _method(cls, value: Any) -> str:
         return parse_method(value)
+
+    @field_validator("runtime", mode="before")
+    @classmethod
+    def _runtime_kind(cls, value: Any) -> Any:
+        return _short_kind(value)
 
     @model_validator(mode="after")
     def _quantized_base_needs_lora(self) -> RunConfig:
@@ -112,8 +259,10 @@ class RunConfig(_Closed):
 
 
 def _suggest(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else f"; known names: {', '.join(sorted(known))}"
+    return did_you_mean(name, known) or f"; known names: {', '.join(sorted(known))}"
+
+
+_MOVED = {"general_sources": "mixing.sources (each {name, category, path or hub_id, weight})"}
 
 
 def _unknown_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = "") -> list[str]:
@@ -121,7 +270,11 @@ def _unknown_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = ""
     known = list(model.model_fields)
     for key, value in data.items():
         if key not in model.model_fields:
-            problems.append(f"{prefix}{key}: unknown name{_suggest(key, known)}")
+            moved = _MOVED.get(key) if model is RunConfig else None
+            problems.append(f"{prefix}{key}: " + (f"moved to {moved}" if moved else f"unknown name{_suggest(key, known)}"))
+            continue
+        if model is RunConfig and key == "runtime" and isinstance(value, Mapping):
+            problems.extend(_runtime_problems(value, prefix=f"{prefix}runtime."))
             continue
         annotation = model.model_fields[key].annotation
         if isinstance(value, dict) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -129,8 +282,55 @@ def _unknown_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = ""
     return problems
 
 
+def _runtime_problems(spec: Mapping[str, Any], prefix: str = "runtime.") -> list[str]:
+    """An unknown kind, or a setting the kind does not have (and which kind has it), each named."""
+    kind = _short_kind(spec).get("kind")
+    if kind is None:
+        return [f"{prefix}kind: missing; one of {', '.join(RUNTIMES)}"]
+    if kind not in RUNTIMES:
+        return [f"{prefix}kind: {kind!r} is not one of {', '.join(RUNTIMES)}" + did_you_mean(str(kind), RUNTIMES)]
+    fields = RUNTIMES[kind].model_fields
+    problems = []
+    for key in spec:
+        if key not in fields:
+            elsewhere = [k for k, cls in RUNTIMES.items() if key in cls.model_fields]
+            where = f" (a setting of kind {' and '.join(elsewhere)})" if elsewhere else ""
+            problems.append(f"{prefix}{key}: not a setting of runtime kind {kind!r}{where}"
+                            f"{_suggest(str(key), [f for f in fields if f != 'kind'])}")
+    return problems
+
+
 def _format(exc: ValidationError) -> list[str]:
-    return [f"{'.'.join(str(p) for p in err['loc']) or '(config)'}: {err['msg']}" for err in exc.errors()]
+    """One line per problem: the field's dotted path (without the union's tag) and the message; the nested
+    configs' validators list several problems in one message, one per line."""
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        if len(loc) > 1 and loc[0] == "runtime" and loc[1] in RUNTIMES:
+            loc.pop(1)  # runtime.torchrun.nnodes -> runtime.nnodes
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] in ("less_than_equal", "greater_than_equal", "greater_than", "less_than"):
+            msg += f" (got {err.get('input')!r})"
+        for line in msg.split("\n"):
+            named = re.match(r"([A-Za-z_][\w-]*): ", line)  # "field: why" from a validator: field joins the path
+            path = [*loc, named.group(1)] if named else loc
+            out.append(f"{'.'.join(path) or '(config)'}: {line[named.end():] if named else line}")
+    return out
+
+
+def parse_runtime(spec: Mapping[str, Any] | BaseModel | None) -> Runtime:
+    """A runtime from its `runtime:` section, e.g. {"kind": "torchrun", "nproc_per_node": 2}; None: local."""
+    if spec is None:
+        return LocalRuntime()
+    if isinstance(spec, BaseModel):
+        spec = spec.model_dump()
+    problems = _runtime_problems(spec)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return _RuntimeSection(runtime=_short_kind(spec)).runtime
+    except ValidationError as exc:
+        raise ConfigError(_format(exc)) from None
 
 
 def parse_overrides(overrides: dict[str, Any] | None) -> TrainOverrides:
@@ -172,3 +372,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     if overrides:
         data["overrides"] = {**(data.get("overrides") or {}), **overrides}
     return parse_run_config(data)
+
+
+class _RuntimeSection(BaseModel):
+    """The `runtime:` section alone (its errors read as in a whole run config)."""
+
+    runtime: Runtime

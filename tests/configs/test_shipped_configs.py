@@ -23,9 +23,12 @@ def test_config_validates(path):
     assert path.read_text().startswith("# mixforge "), "example YAMLs open with the command that runs them"
     data = yaml.safe_load(path.read_text())
     if "model" in data:
-        cfg = load_config(path)
+        cfg = load_config(path)  # mixing and runtime are typed and checked here (hub sources only named)
         assert cfg.model == data["model"]
-        if cfg.mixing:  # hub sources are only named here, never fetched
-            DataMixingConfig.from_dict(cfg.mixing)
+        assert cfg.runtime.kind == (data.get("runtime") or {}).get("kind", "local")
+        if "mixing" in data:
+            assert isinstance(cfg.mixing, DataMixingConfig)
+            assert cfg.mixing == DataMixingConfig.from_dict(data["mixing"])
+            assert sum(cfg.mixing.source_schedule().shares_at(0).values()) == 1
     else:
         DataMixingConfig.from_yaml(path)

@@ -27,9 +27,9 @@ COMMON = {"method": "sft_lora", "max_steps": 40, "save_every": 2, "keep_checkpoi
 
 LAUNCH_AND_EXIT = """
 import sys
-from mixforge.runtime.local import LocalRuntime
+from mixforge.runtime import LocalRuntime, launch
 from runtime_helpers import run_config
-job = LocalRuntime().launch(run_config(sys.argv[1], sys.argv[2], sys.argv[3], **{COMMON!r}))
+job = launch(run_config(sys.argv[1], sys.argv[2], sys.argv[3], **{COMMON!r}), LocalRuntime())
 print(job.id)
 """.replace("{COMMON!r}", repr(COMMON))
 
@@ -94,12 +94,12 @@ def test_kill_stop_and_resume_end_with_the_weights_of_an_uninterrupted_run(tiny_
 
 
 def test_a_process_that_dies_at_once_is_failed_with_its_last_lines(tmp_path, sft_data):
-    from mixforge.runtime.local import LocalRuntime
+    from mixforge.runtime import LocalRuntime, launch
 
     crash = tmp_path / "crash.sh"  # stands in for an interpreter whose entry point raises at start-up
     crash.write_text("#!/bin/sh\necho 'Traceback (most recent call last):'\necho 'ValueError: boom' >&2\nexit 1\n")
     crash.chmod(0o755)
-    job = LocalRuntime(python=str(crash)).launch(run_config(tmp_path / "m", sft_data, tmp_path / "bad"))
+    job = launch(run_config(tmp_path / "m", sft_data, tmp_path / "bad"), LocalRuntime(python=str(crash)))
     assert job.wait(timeout=30) == "failed"
     assert job.record.message.endswith("ValueError: boom") and job.record.ended_at is not None
     assert [j.id for j in list_jobs() if j.id == job.id]
@@ -107,10 +107,10 @@ def test_a_process_that_dies_at_once_is_failed_with_its_last_lines(tmp_path, sft
 
 def test_an_interpreter_that_cannot_start_fails_the_job_at_once(tmp_path, sft_data):
     from mixforge.errors import ConfigError
-    from mixforge.runtime.local import LocalRuntime
+    from mixforge.runtime import LocalRuntime, launch
 
     with pytest.raises(ConfigError, match="could not start"):
-        LocalRuntime(python=str(tmp_path / "no-python")).launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"))
+        launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"), LocalRuntime(python=str(tmp_path / "no-python")))
     assert list_jobs(1)[0].record.status == "failed"
 
 
@@ -120,12 +120,12 @@ def test_workers_left_by_a_killed_launcher_are_ended(tmp_path, sft_data):
     import psutil
 
     from mixforge.errors import ConfigError
-    from mixforge.runtime.local import LocalRuntime
+    from mixforge.runtime import LocalRuntime, launch
 
     launcher = tmp_path / "launcher.sh"
     launcher.write_text('#!/bin/sh\nsetsid python3 -c "import time; time.sleep(120)" "$3" &\nexec sleep 120\n')
     launcher.chmod(0o755)
-    job = LocalRuntime(python=str(launcher)).launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"))
+    job = launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"), LocalRuntime(python=str(launcher)))
     config = str(tmp_path / "o" / "run_config.json")
 
     def workers() -> list[psutil.Process]:
@@ -135,7 +135,7 @@ def test_workers_left_by_a_killed_launcher_are_ended(tmp_path, sft_data):
     try:
         wait_for(lambda: workers(), timeout=20, what="the worker")
         with pytest.raises(ConfigError, match=f"job {job.id} .running. is writing into"):  # one run per folder
-            LocalRuntime().launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"))
+            launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"), LocalRuntime())
         os.kill(job.pid, signal.SIGKILL)
         wait_for(lambda: job.status == "failed", timeout=20, what="failed")
         assert "1 leftover process(es) still run" in job.record.message
@@ -144,7 +144,7 @@ def test_workers_left_by_a_killed_launcher_are_ended(tmp_path, sft_data):
             "failed", "failed", True, len(list_jobs())]
         assert len(workers()) == 1
         with pytest.raises(ConfigError, match="1 process.* of an earlier job still run"):  # nor may a new run start
-            LocalRuntime().launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"))
+            launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"), LocalRuntime())
         result = CliRunner().invoke(app, ["jobs", "stop", job.id])  # the explicit verb
         assert result.exit_code == 0 and "killed 1 leftover process" in result.output, result.output
         wait_for(lambda: not workers(), timeout=10, what="the worker to end")

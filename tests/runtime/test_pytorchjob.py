@@ -11,10 +11,11 @@ import jsonschema
 import pytest
 import yaml
 
-from mixforge.config import RunConfig, parse_overrides
+from mixforge.config import RunConfig, parse_overrides, parse_runtime
 from mixforge.errors import ConfigError
+from mixforge.runtime import KubernetesRuntime, launch
 from mixforge.runtime.jobs import get_job
-from mixforge.runtime.kubernetes import KubernetesRuntime, object_name, status_of, to_yaml
+from mixforge.runtime.kubernetes import object_name, render, status_of, to_yaml
 
 DATA = Path(__file__).parent / "data"
 SCHEMA = json.loads((DATA / "pytorchjob.schema.json").read_text())
@@ -33,7 +34,7 @@ RUNTIME = KubernetesRuntime(image="ghcr.io/example/mixforge:0.1.0", namespace="k
 
 
 def test_manifest_validates_against_the_pytorchjob_schema():
-    config_map, job = RUNTIME.render(cfg(), "0123456789ab")
+    config_map, job = render(RUNTIME, cfg(), "0123456789ab")
     jsonschema.validate(job, SCHEMA)
     replicas = job["spec"]["pytorchReplicaSpecs"]
     assert replicas["Master"]["replicas"] == 1 and replicas["Worker"]["replicas"] == 3
@@ -54,7 +55,7 @@ def test_manifest_validates_against_the_pytorchjob_schema():
 
 @pytest.mark.parametrize("breakage", ["no container", "typo", "two masters", "bad restart policy", "bad name"])
 def test_the_schema_catches_broken_manifests(breakage):
-    _, job = RUNTIME.render(cfg(), "0123456789ab")
+    _, job = render(RUNTIME, cfg(), "0123456789ab")
     master = job["spec"]["pytorchReplicaSpecs"]["Master"]
     if breakage == "no container":
         master["template"]["spec"]["containers"] = []
@@ -73,7 +74,7 @@ def test_the_schema_catches_broken_manifests(breakage):
 def test_manifest_matches_the_golden_file():
     """The PyTorchJob's shape is pinned; the ConfigMap's run config follows RunConfig's fields, so it is compared
     with the config itself rather than with a file that every new training option would break."""
-    config_map, job = RUNTIME.render(cfg(), "0123456789ab")
+    config_map, job = render(RUNTIME, cfg(), "0123456789ab")
     rendered = to_yaml([config_map, job])
     assert list(yaml.safe_load_all(rendered)) == [config_map, job]  # the YAML reads back as what was rendered
     assert "run_config.json: |" in rendered  # the config is readable in the manifest, not one escaped line
@@ -81,22 +82,22 @@ def test_manifest_matches_the_golden_file():
     if os.environ.get("UPDATE_GOLDEN") == "1":
         GOLDEN.write_text(pinned)
     assert pinned == GOLDEN.read_text(), "rendering changed: review, then rerun with UPDATE_GOLDEN=1"
-    expected = cfg().model_copy(update={"runtime": RUNTIME.spec()}).model_dump(mode="json")
+    expected = cfg().model_copy(update={"runtime": RUNTIME}).model_dump(mode="json")
     assert json.loads(config_map["data"]["run_config.json"]) == expected
 
 
 def test_paths_outside_the_mounts_and_a_missing_output_claim_are_refused():
     with pytest.raises(ConfigError, match="output_path.*not under output_mount"):
-        RUNTIME.render(cfg(output_path="/home/me/runs/x"), "0123456789ab")
-    with pytest.raises(ConfigError, match="output_claim"):
-        KubernetesRuntime(image="x")
+        render(RUNTIME, cfg(output_path="/home/me/runs/x"), "0123456789ab")
+    with pytest.raises(ConfigError, match="runtime.output_claim: a pod's own files vanish"):
+        parse_runtime({"kind": "kubernetes", "image": "x"})
     assert object_name("Med LoRA / v2!", "0123456789ab") == "mf-med-lora-v2-01234567"
 
 
 def test_without_a_cluster_the_manifest_is_written_and_the_command_printed(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))  # no kubectl
     runtime = KubernetesRuntime(image="img", output_claim="runs", manifest_dir=str(tmp_path / "m"))
-    job = runtime.launch(cfg())
+    job = launch(cfg(), runtime)
     path = Path(job.record.manifest_path)
     assert path.exists() and [d["kind"] for d in yaml.safe_load_all(path.read_text())] == ["ConfigMap", "PyTorchJob"]
     assert f"kubectl apply -f {path}" in capsys.readouterr().err
@@ -131,7 +132,7 @@ def test_submit_status_stop_and_resume_through_kubectl(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     runtime = KubernetesRuntime(image="img", output_claim="runs", manifest_dir=str(tmp_path / "m"))
 
-    job = runtime.launch(cfg())
+    job = launch(cfg(), runtime)
     name = job.record.external_id
     calls = (bin_dir / "calls.log").read_text()
     assert f"apply -f {job.record.manifest_path}" in calls and name == object_name("Med LoRA", job.id)

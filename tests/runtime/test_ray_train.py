@@ -10,7 +10,7 @@ from runtime_helpers import losses, metric_rows, run_config
 
 pytest.importorskip("ray.train", reason="the ray extra is not installed")
 
-from mixforge.runtime.ray import RayRuntime  # noqa: E402
+from mixforge.runtime import RayRuntime, launch  # noqa: E402
 from mixforge.train.recipe import run  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed, pytest.mark.ray]
@@ -22,7 +22,7 @@ LOSS_RTOL = 1e-4  # as under torchrun: the same records, only the float summatio
 def test_two_ray_workers_match_one_process(tiny_model_dir, sft_data, tmp_path):
     one, two = tmp_path / "one", tmp_path / "ray"
     assert run(run_config(tiny_model_dir, sft_data, one, max_steps=STEPS), show_progress=False).status == "succeeded"
-    job = RayRuntime(num_workers=2).launch(run_config(tiny_model_dir, sft_data, two, max_steps=STEPS))
+    job = launch(run_config(tiny_model_dir, sft_data, two, max_steps=STEPS), RayRuntime(num_workers=2))
     assert job.wait(timeout=300) == "succeeded", job.logs(40)
     assert job.result["steps"] == STEPS
     assert losses(two) == pytest.approx(losses(one), rel=LOSS_RTOL)

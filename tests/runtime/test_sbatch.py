@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mixforge.config import RunConfig, parse_overrides
-from mixforge.runtime.slurm import SlurmRuntime
+from mixforge.runtime import SlurmRuntime, launch
+from mixforge.runtime.slurm import render
 
 GOLDEN = Path(__file__).parent / "data" / "sbatch.golden.sh"
 RUNTIME = SlurmRuntime(nodes=4, gpus_per_node=8, cpus_per_task=32, partition="gpu", account="med",
@@ -23,7 +24,7 @@ def cfg(out) -> RunConfig:
 
 
 def test_script_matches_the_golden_file():
-    script = RUNTIME.render(cfg("/shared/runs/med"), "0123456789ab", config_path="/shared/runs/med/run_config.json",
+    script = render(RUNTIME, cfg("/shared/runs/med"), "0123456789ab", config_path="/shared/runs/med/run_config.json",
                             log_path="/shared/runs/med/train.log")
     if os.environ.get("UPDATE_GOLDEN") == "1":
         GOLDEN.write_text(script)
@@ -52,7 +53,7 @@ def fake_slurm(tmp_path, monkeypatch) -> Path:
 
 def test_submit_status_stop_and_resume(tmp_path, fake_slurm):
     out = tmp_path / "run"
-    job = SlurmRuntime(nodes=2).launch(cfg(out))
+    job = launch(cfg(out), SlurmRuntime(nodes=2))
     assert job.record.external_id == "4242" and (out / "sbatch.sh").exists() and (out / "run_config.json").exists()
     assert f"sbatch --parsable {out / 'sbatch.sh'}" in (fake_slurm / "calls.log").read_text()
 
@@ -75,6 +76,6 @@ def test_submit_status_stop_and_resume(tmp_path, fake_slurm):
 
 def test_without_sbatch_the_script_is_written_and_the_command_printed(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))
-    job = SlurmRuntime().launch(cfg(tmp_path / "run"))
+    job = launch(cfg(tmp_path / "run"), SlurmRuntime())
     assert f"sbatch {tmp_path / 'run' / 'sbatch.sh'}" in capsys.readouterr().err
     assert job.status == "queued" and job.record.external_id is None

@@ -9,8 +9,8 @@ from runtime_helpers import losses, metric_rows, rank_batches, run_config, wait_
 from mixforge.errors import ConfigError
 from mixforge.mix.sampler import MixSampler
 from mixforge.mix.trace import trace_step
+from mixforge.runtime import TorchrunRuntime, launch
 from mixforge.runtime.jobs import get_job
-from mixforge.runtime.torchrun import TorchrunRuntime
 from mixforge.train.recipe import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
@@ -41,8 +41,8 @@ def test_two_ranks_train_the_same_global_batches_as_one_process(tiny_model_dir, 
     # two processes through the runtime, each rank recording what it was handed; stopped after a few steps
     # (torchrun forwards the SIGTERM to both ranks: checkpoint, then exit), then resumed to the end
     two = tmp_path / "two"
-    job = TorchrunRuntime(nproc_per_node=2, entry="record_batches_entry").launch(
-        run_config(tiny_model_dir, sft_data, two, max_steps=STEPS))
+    job = launch(
+        run_config(tiny_model_dir, sft_data, two, max_steps=STEPS), TorchrunRuntime(nproc_per_node=2, entry="record_batches_entry"))
     metrics = two / "metrics.jsonl"
     wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 3, timeout=240,
              what="three logged steps", job=job)
@@ -80,22 +80,47 @@ def test_two_ranks_train_the_same_global_batches_as_one_process(tiny_model_dir, 
     assert mix_a == mix_b and mix_a[0]["mix/customer/records"] == 4
 
 
-def test_fsdp_is_refused_with_a_clear_error():
-    with pytest.raises(ConfigError, match="fsdp.*not supported yet"):
-        TorchrunRuntime(nproc_per_node=2, strategy="fsdp")
-
-
 def test_global_batch_must_split_over_the_ranks(tiny_model_dir, sft_data, tmp_path):
     with pytest.raises(ConfigError, match="multiple of the world size"):
-        TorchrunRuntime(nproc_per_node=3).launch(run_config(tiny_model_dir, sft_data, tmp_path / "x"))
+        launch(run_config(tiny_model_dir, sft_data, tmp_path / "x"), TorchrunRuntime(nproc_per_node=3))
 
 
-def test_torchrun_command_line():
-    rt = TorchrunRuntime(nproc_per_node=8)
-    argv = rt.command("/runs/a/run_config.json")
-    assert argv[1:] == ["-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=8", "--max_restarts=0",
-                        "--standalone", "-m", "mixforge.train.entry", "/runs/a/run_config.json"]
-    multi = TorchrunRuntime(nproc_per_node=8, nnodes=4, rdzv_endpoint="node0:29500").command("c.json", "job1")
-    assert "--rdzv_endpoint=node0:29500" in multi and "--rdzv_id=job1" in multi and "--standalone" not in multi
-    with pytest.raises(ConfigError, match="rdzv_endpoint"):
-        TorchrunRuntime(nnodes=2)
+def test_cli_train_follows_a_two_rank_torchrun_job_to_its_end(tiny_model_dir, sft_data, tmp_path, spy_path):
+    """`mixforge train --config` without --detach honours `runtime:`: two processes train (each rank records
+    what it was handed), the CLI prints the job's log as it grows and exits with the job's status."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from mixforge.cli.app import app
+
+    out = tmp_path / "cli"
+    config = tmp_path / "run.yaml"
+    config.write_text(f"""# mixforge train --config run.yaml
+model: {tiny_model_dir}
+method: sft_full
+data_path: {sft_data}
+output_path: {out}
+mixing: {{customer_data_percent: 50, general_data: embedded, categories: {{math: 100}}}}
+tracking: {{enabled: false}}
+overrides: {{max_steps: 3, global_batch_size: 8, micro_batch_size: 4, learning_rate: 1.0e-2}}
+runtime: {{kind: torchrun, nproc_per_node: 2, entry: record_batches_entry}}
+""")
+    result = CliRunner().invoke(app, ["train", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "torch.distributed.run" in result.output and "--nproc_per_node=2" in result.output  # the log, followed
+    assert "succeeded after 3 steps" in result.output
+    ranks = rank_batches(out)
+    assert sorted(ranks) == [0, 1]  # two processes trained
+    for step in (1, 2, 3):
+        assert len(ranks[0][step]) == len(ranks[1][step]) == 4 and not set(ranks[0][step]) & set(ranks[1][step])
+    assert json.loads((out / "result.json").read_text())["steps"] == 3
+    saved = json.loads((out / "run_config.json").read_text())
+    assert saved["runtime"]["kind"] == "torchrun" and saved["runtime"]["nproc_per_node"] == 2
+
+    # a job that fails: the CLI exits 1 with the job's last log lines (the tiny preset has no such model path)
+    config.write_text(config.read_text().replace(f"model: {tiny_model_dir}", f"model: {tmp_path / 'missing'}")
+                      .replace(f"output_path: {out}", f"output_path: {tmp_path / 'bad'}"))
+    failed = CliRunner().invoke(app, ["train", "--config", str(config)])
+    assert failed.exit_code == 1, failed.output
+    assert "failed" in failed.output

@@ -8,7 +8,7 @@
     job = customizer.train(job_name="med-lora", overrides={"max_steps": 5})
     job.wait(); print(job.status, job.output_path)
 
-Each call builds a `RunConfig` and hands it to a runtime; nothing here trains.
+Each call builds a `RunConfig` (its runtime is `infra`) and hands it to `mixforge.runtime.launch`; nothing here trains.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mixforge.config import RunConfig, TrackingConfig, parse_overrides
+from mixforge.config import LocalRuntime, RunConfig, Runtime, TrackingConfig, parse_overrides
 from mixforge.methods import TrainingMethod, parse_method
 
 
@@ -33,7 +33,7 @@ class ModelCustomizer:
         self,
         model: str,
         method: TrainingMethod | str = TrainingMethod.SFT_LORA,
-        infra: Any = None,
+        infra: Runtime | None = None,
         data_path: str | None = None,
         output_path: str | None = None,
         mlflow_monitor: MLflowMonitor | None = None,
@@ -76,7 +76,6 @@ class ModelCustomizer:
     def run_config(self, job_name: str = "mixforge-run", overrides: dict[str, Any] | None = None) -> RunConfig:
         """The typed config a `train` call would launch (also what `mixforge train --dry-run` prints)."""
         from mixforge.errors import ConfigError
-        from mixforge.runtime.local import LocalRuntime
 
         if not self.data_path or not self.output_path:
             raise ConfigError("ModelCustomizer: data_path and output_path are required to train")
@@ -88,12 +87,11 @@ class ModelCustomizer:
                          validation_path=self.validation_path, output_path=self.output_path, job_name=job_name,
                          data_mixing_enabled=self.data_mixing_enabled, mixing=self._mixing,
                          overrides=parse_overrides(overrides), tracking=tracking,
-                         runtime=(self.infra or LocalRuntime()).spec())
+                         runtime=self.infra or LocalRuntime())
 
     def train(self, job_name: str = "mixforge-run", overrides: dict[str, Any] | None = None):
         """Launch training on `infra` and return the job handle at once (`job.wait()` blocks); the job is in
         the registry (`mixforge jobs list`)."""
-        from mixforge.runtime.local import LocalRuntime
+        from mixforge.runtime import launch
 
-        cfg = self.run_config(job_name, overrides)
-        return (self.infra or LocalRuntime()).launch(cfg)
+        return launch(self.run_config(job_name, overrides))

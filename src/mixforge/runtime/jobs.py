@@ -1,6 +1,6 @@
 """The job registry: every launched run, in a sqlite file in MIXFORGE_HOME, and the `Job` handle over it.
 
-    job = TorchrunRuntime(nproc_per_node=2).launch(cfg)   # returns at once
+    job = launch(cfg, TorchrunRuntime(nproc_per_node=2))  # mixforge.runtime.launch: returns at once
     job.status            # queued | running | succeeded | failed | stopped (read back from the engine)
     job.logs(40); job.stop(); job.resume(); job.wait()
     list_jobs(); get_job("3f2a")                          # any unique prefix of an id
@@ -31,7 +31,7 @@ Status = Literal["queued", "running", "succeeded", "failed", "stopped"]
 ACTIVE = ("queued", "running")
 TAIL_LINES = 20  # log lines kept as the message of a job that died
 
-# runtime kind -> the module that launches, watches and stops it (each has `poll`, `stop`, `logs`, `from_spec`;
+# runtime kind -> the module that launches, watches and stops it (each has `launch`, `poll`, `stop`, `logs`;
 # those that start local processes also `kill_leftovers`)
 BACKENDS = {
     "local": "mixforge.runtime.local",
@@ -300,8 +300,8 @@ class Job:
                               hint=f"mixforge jobs stop {record.id}")
         from mixforge.config import parse_run_config
 
-        runtime = _backend(record.runtime).from_spec(record.runtime_spec)
-        job = runtime.launch(parse_run_config(record.config), job_id=record.id)
+        cfg = parse_run_config(record.config)  # its runtime is the one the job ran on
+        job = _backend(cfg.runtime.kind).launch(cfg, cfg.runtime, job_id=record.id)
         self._record, self._process = job.record, job._process
         return job
 

@@ -2,7 +2,7 @@
 
     runtime = KubernetesRuntime(image="ghcr.io/me/mixforge:0.1", namespace="kubeflow", nodes=4, gpus_per_node=8,
                                 data_claim="med-data", output_claim="med-runs")
-    job = runtime.launch(cfg)        # renders, then `kubectl apply -f` when kubectl has a cluster
+    job = launch(cfg, runtime)       # renders, then `kubectl apply -f` when kubectl has a cluster
 
 What is rendered (`render`): a ConfigMap holding the resolved run config, and a PyTorchJob with one Master and
 `nodes - 1` Workers. Every pod runs `torchrun` with the operator's MASTER_ADDR / MASTER_PORT / RANK (the pod's
@@ -24,11 +24,11 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mixforge.config import RunConfig
+from mixforge.config import KubernetesRuntime, RunConfig
 from mixforge.errors import ConfigError
 from mixforge.runtime.jobs import Job, JobRecord, JobRegistry, new_job_id, register
 
@@ -41,151 +41,115 @@ CONDITIONS = {"Created": "queued", "Running": "running", "Restarting": "running"
               "Failed": "failed", "Suspended": "stopped"}
 
 
-@dataclass(frozen=True)
-class KubernetesRuntime:
-    """A PyTorchJob on a cluster with the Kubeflow training operator."""
-
-    image: str  # an image with mixforge installed (and the model, unless it comes from the hub or a claim)
-    namespace: str = "kubeflow"
-    nodes: int = 1  # pods: one Master and nodes - 1 Workers
-    gpus_per_node: int = 0  # nvidia.com/gpu per pod, and the ranks per pod (one rank on CPU-only pods)
-    cpus_per_node: str = "4"
-    memory: str = "16Gi"
-    data_claim: str | None = None  # PersistentVolumeClaim with the prepared data, mounted read-only
-    output_claim: str | None = None  # PersistentVolumeClaim for checkpoints, the final model and metrics
-    data_mount: str = "/mnt/data"
-    output_mount: str = "/mnt/output"
-    image_pull_policy: str = "IfNotPresent"
-    service_account: str | None = None
-    termination_grace_s: int = 300  # seconds a pod has after SIGTERM to write its checkpoint
-    backoff_limit: int = 3  # pod restarts before the job fails (each restart resumes from a checkpoint)
-    manifest_dir: str | None = None  # where manifests are written (default MIXFORGE_HOME/jobs/<id>/)
-
-    kind = "kubernetes"
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.nodes < 1 or self.gpus_per_node < 0:
-            problems.append(f"nodes ({self.nodes}) must be >= 1 and gpus_per_node ({self.gpus_per_node}) >= 0")
-        if not self.output_claim:
-            problems.append("output_claim: a pod's own files vanish when it ends; name the PersistentVolumeClaim "
-                            "that keeps checkpoints and the final model")
-        if problems:
-            raise ConfigError(problems)
-
-    @property
-    def nproc_per_node(self) -> int:
-        return max(self.gpus_per_node, 1)
-
-    def spec(self) -> dict[str, Any]:
-        return {"kind": self.kind, **asdict(self)}
-
-    # ---- render -----------------------------------------------------------------------------------------
-    def check_paths(self, cfg: RunConfig) -> None:
-        """The pods see only what is mounted: the config's paths must lie under the mounts."""
-        problems = []
-        if not _under(cfg.output_path, self.output_mount):
-            problems.append(f"output_path: {cfg.output_path!r} is not under output_mount {self.output_mount!r}")
-        if self.data_claim:
-            for name in ("data_path", "validation_path"):
-                value = getattr(cfg, name)
-                if value and "://" not in value and not _under(value, self.data_mount):
-                    problems.append(f"{name}: {value!r} is not under data_mount {self.data_mount!r}")
-        if problems:
-            raise ConfigError(problems, hint="give the paths as the pods see them (inside the mounts)")
-
-    def render(self, cfg: RunConfig, job_id: str) -> list[dict[str, Any]]:
-        """[ConfigMap, PyTorchJob] for `cfg`, as plain dicts (apply them in this order)."""
-        self.check_paths(cfg)
-        name = object_name(cfg.job_name, job_id)
-        labels = {"app.kubernetes.io/name": "mixforge", "app.kubernetes.io/managed-by": "mixforge",
-                  "mixforge.dev/job-id": job_id}
-        cfg = cfg.model_copy(update={"runtime": self.spec()})
-        config_map = {
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": f"{name}-config", "namespace": self.namespace, "labels": labels},
-            "data": {"run_config.json": cfg.model_dump_json(indent=1)},
-        }
-        replicas = {"Master": self._replica(1, name, dict(labels))}
-        if self.nodes > 1:
-            replicas["Worker"] = self._replica(self.nodes - 1, name, dict(labels))
-        job = {
-            "apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
-            "metadata": {"name": name, "namespace": self.namespace, "labels": dict(labels)},
-            "spec": {"runPolicy": {"cleanPodPolicy": "None", "backoffLimit": self.backoff_limit},
-                     "pytorchReplicaSpecs": replicas},
-        }
-        return [config_map, job]
-
-    def command(self) -> list[str]:
-        torchrun = (f"exec python -m torch.distributed.run --nnodes={self.nodes} --nproc_per_node={self.nproc_per_node}"
-                    " --node_rank=$RANK --master_addr=$MASTER_ADDR --master_port=$MASTER_PORT"
-                    f" -m mixforge.train.entry {CONFIG_MOUNT}/run_config.json")
-        return ["/bin/sh", "-c", torchrun]
-
-    def _replica(self, replicas: int, name: str, labels: dict[str, str]) -> dict[str, Any]:
-        resources: dict[str, Any] = {"cpu": self.cpus_per_node, "memory": self.memory}
-        if self.gpus_per_node:
-            resources["nvidia.com/gpu"] = self.gpus_per_node
-        mounts = [{"name": "run-config", "mountPath": CONFIG_MOUNT, "readOnly": True},
-                  {"name": "output", "mountPath": self.output_mount},
-                  {"name": "dshm", "mountPath": "/dev/shm"}]
-        volumes: list[dict[str, Any]] = [
-            {"name": "run-config", "configMap": {"name": f"{name}-config"}},
-            {"name": "output", "persistentVolumeClaim": {"claimName": self.output_claim}},
-            {"name": "dshm", "emptyDir": {"medium": "Memory"}},
-        ]
-        if self.data_claim:
-            mounts.insert(1, {"name": "data", "mountPath": self.data_mount, "readOnly": True})
-            volumes.insert(1, {"name": "data", "persistentVolumeClaim": {"claimName": self.data_claim, "readOnly": True}})
-        container = {
-            "name": CONTAINER, "image": self.image, "imagePullPolicy": self.image_pull_policy,
-            "command": self.command(),
-            "env": [{"name": "PYTHONUNBUFFERED", "value": "1"},
-                    {"name": "MIXFORGE_HOME", "value": f"{self.output_mount}/.mixforge"}],
-            "resources": {"requests": dict(resources), "limits": dict(resources)},
-            "volumeMounts": mounts,
-        }
-        pod: dict[str, Any] = {"containers": [container], "volumes": volumes,
-                               "terminationGracePeriodSeconds": self.termination_grace_s}
-        if self.service_account:
-            pod["serviceAccountName"] = self.service_account
-        return {"replicas": replicas, "restartPolicy": "OnFailure",
-                "template": {"metadata": {"labels": labels}, "spec": pod}}
-
-    def write(self, cfg: RunConfig, job_id: str) -> Path:
-        folder = Path(self.manifest_dir) if self.manifest_dir else _jobs_dir() / job_id
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{object_name(cfg.job_name, job_id)}.yaml"
-        path.write_text(to_yaml(self.render(cfg, job_id)))
-        return path
-
-    # ---- launch -----------------------------------------------------------------------------------------
-    def launch(self, cfg: RunConfig, *, job_id: str | None = None) -> Job:
-        """Render and write the manifest, then submit it with kubectl when it can reach a cluster."""
-        registry = JobRegistry()
-        job_id = job_id or new_job_id()
-        path = self.write(cfg, job_id)
-        name = object_name(cfg.job_name, job_id)
-        record = JobRecord(id=job_id, name=cfg.job_name, runtime=self.kind, runtime_spec=self.spec(),
-                           config=cfg.model_copy(update={"runtime": self.spec()}).model_dump(mode="json"),
-                           output_path=cfg.output_path, manifest_path=str(path))
-        apply = ["kubectl", "apply", "-f", str(path)]
-        if not kubectl_ready():
-            record = register(replace(record, message=f"not submitted (kubectl has no cluster): {' '.join(apply)}"),
-                              registry)
-            print(f"[mixforge] wrote {path}; submit it with:\n  {' '.join(apply)}", file=sys.stderr)
-            return Job(record, registry)
-        # a resume: the finished or deleted object must be gone before the same name is applied again
-        kubectl("delete", "pytorchjob", name, "-n", self.namespace, "--ignore-not-found", "--wait=true")
-        done = kubectl(*apply[1:])
-        if done.returncode != 0:
-            raise ConfigError(f"kubectl apply failed: {done.stderr.strip()[-800:]}")
-        return Job(register(replace(record, external_id=name), registry), registry)
+def check_paths(runtime: KubernetesRuntime, cfg: RunConfig) -> None:
+    """The pods see only what is mounted: the config's paths must lie under the mounts."""
+    problems = []
+    if not _under(cfg.output_path, runtime.output_mount):
+        problems.append(f"output_path: {cfg.output_path!r} is not under output_mount {runtime.output_mount!r}")
+    if runtime.data_claim:
+        for name in ("data_path", "validation_path"):
+            value = getattr(cfg, name)
+            if value and "://" not in value and not _under(value, runtime.data_mount):
+                problems.append(f"{name}: {value!r} is not under data_mount {runtime.data_mount!r}")
+    if problems:
+        raise ConfigError(problems, hint="give the paths as the pods see them (inside the mounts)")
 
 
-def from_spec(spec: dict[str, Any]) -> KubernetesRuntime:
-    return KubernetesRuntime(**{k: v for k, v in spec.items() if k != "kind"})
+def render(runtime: KubernetesRuntime, cfg: RunConfig, job_id: str) -> list[dict[str, Any]]:
+    """[ConfigMap, PyTorchJob] for `cfg`, as plain dicts (apply them in this order)."""
+    check_paths(runtime, cfg)
+    name = object_name(cfg.job_name, job_id)
+    labels = {"app.kubernetes.io/name": "mixforge", "app.kubernetes.io/managed-by": "mixforge",
+              "mixforge.dev/job-id": job_id}
+    cfg = cfg.model_copy(update={"runtime": runtime})
+    config_map = {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": f"{name}-config", "namespace": runtime.namespace, "labels": labels},
+        "data": {"run_config.json": cfg.model_dump_json(indent=1)},
+    }
+    replicas = {"Master": _replica(runtime, 1, name, dict(labels))}
+    if runtime.nodes > 1:
+        replicas["Worker"] = _replica(runtime, runtime.nodes - 1, name, dict(labels))
+    job = {
+        "apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+        "metadata": {"name": name, "namespace": runtime.namespace, "labels": dict(labels)},
+        "spec": {"runPolicy": {"cleanPodPolicy": "None", "backoffLimit": runtime.backoff_limit},
+                 "pytorchReplicaSpecs": replicas},
+    }
+    return [config_map, job]
+
+
+def command(runtime: KubernetesRuntime) -> list[str]:
+    torchrun = (f"exec python -m torch.distributed.run --nnodes={runtime.nodes} --nproc_per_node={runtime.nproc_per_node}"
+                " --node_rank=$RANK --master_addr=$MASTER_ADDR --master_port=$MASTER_PORT"
+                f" -m mixforge.train.entry {CONFIG_MOUNT}/run_config.json")
+    return ["/bin/sh", "-c", torchrun]
+
+
+def _replica(runtime: KubernetesRuntime, replicas: int, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    resources: dict[str, Any] = {"cpu": runtime.cpus_per_node, "memory": runtime.memory}
+    if runtime.gpus_per_node:
+        resources["nvidia.com/gpu"] = runtime.gpus_per_node
+    mounts = [{"name": "run-config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+              {"name": "output", "mountPath": runtime.output_mount},
+              {"name": "dshm", "mountPath": "/dev/shm"}]
+    volumes: list[dict[str, Any]] = [
+        {"name": "run-config", "configMap": {"name": f"{name}-config"}},
+        {"name": "output", "persistentVolumeClaim": {"claimName": runtime.output_claim}},
+        {"name": "dshm", "emptyDir": {"medium": "Memory"}},
+    ]
+    if runtime.data_claim:
+        mounts.insert(1, {"name": "data", "mountPath": runtime.data_mount, "readOnly": True})
+        volumes.insert(1, {"name": "data", "persistentVolumeClaim": {"claimName": runtime.data_claim, "readOnly": True}})
+    container = {
+        "name": CONTAINER, "image": runtime.image, "imagePullPolicy": runtime.image_pull_policy,
+        "command": command(runtime),
+        "env": [{"name": "PYTHONUNBUFFERED", "value": "1"},
+                {"name": "MIXFORGE_HOME", "value": f"{runtime.output_mount}/.mixforge"}],
+        "resources": {"requests": dict(resources), "limits": dict(resources)},
+        "volumeMounts": mounts,
+    }
+    pod: dict[str, Any] = {"containers": [container], "volumes": volumes,
+                           "terminationGracePeriodSeconds": runtime.termination_grace_s}
+    if runtime.service_account:
+        pod["serviceAccountName"] = runtime.service_account
+    return {"replicas": replicas, "restartPolicy": "OnFailure",
+            "template": {"metadata": {"labels": labels}, "spec": pod}}
+
+
+def write(runtime: KubernetesRuntime, cfg: RunConfig, job_id: str) -> Path:
+    folder = Path(runtime.manifest_dir) if runtime.manifest_dir else _jobs_dir() / job_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{object_name(cfg.job_name, job_id)}.yaml"
+    path.write_text(to_yaml(render(runtime, cfg, job_id)))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# launch
+# ---------------------------------------------------------------------------------------------------------
+def launch(cfg: RunConfig, runtime: KubernetesRuntime, *, job_id: str | None = None) -> Job:
+    """Render and write the manifest, then submit it with kubectl when it can reach a cluster."""
+    registry = JobRegistry()
+    job_id = job_id or new_job_id()
+    path = write(runtime, cfg, job_id)
+    name = object_name(cfg.job_name, job_id)
+    spec = runtime.model_dump(mode="json")
+    record = JobRecord(id=job_id, name=cfg.job_name, runtime=runtime.kind, runtime_spec=spec,
+                       config=cfg.model_copy(update={"runtime": runtime}).model_dump(mode="json"),
+                       output_path=cfg.output_path, manifest_path=str(path))
+    apply = ["kubectl", "apply", "-f", str(path)]
+    if not kubectl_ready():
+        record = register(replace(record, message=f"not submitted (kubectl has no cluster): {' '.join(apply)}"),
+                          registry)
+        print(f"[mixforge] wrote {path}; submit it with:\n  {' '.join(apply)}", file=sys.stderr)
+        return Job(record, registry)
+    # a resume: the finished or deleted object must be gone before the same name is applied again
+    kubectl("delete", "pytorchjob", name, "-n", runtime.namespace, "--ignore-not-found", "--wait=true")
+    done = kubectl(*apply[1:])
+    if done.returncode != 0:
+        raise ConfigError(f"kubectl apply failed: {done.stderr.strip()[-800:]}")
+    return Job(register(replace(record, external_id=name), registry), registry)
 
 
 def to_yaml(documents: list[dict[str, Any]]) -> str:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from mixforge.config import RunConfig
+from mixforge.config import LocalRuntime, RunConfig, Runtime
 from mixforge.errors import ConfigError
 from mixforge.runtime.jobs import (
     Job,
@@ -31,44 +30,23 @@ from mixforge.runtime.jobs import (
     register,
 )
 
-
-@dataclass(frozen=True)
-class LocalRuntime:
-    """One process on this machine (the default)."""
-
-    python: str = sys.executable  # the interpreter that runs the entry point
-
-    kind = "local"
-
-    def command(self, config_path: Path) -> list[str]:
-        return [self.python, "-m", "mixforge.train.entry", str(config_path)]
-
-    def spec(self) -> dict[str, Any]:
-        return {"kind": self.kind, **asdict(self)}
-
-    def launch(self, cfg: RunConfig, *, job_id: str | None = None) -> Job:
-        """Start the run in a new process; returns its job handle at once."""
-        return start_process(cfg, kind=self.kind, spec=self.spec(), command=self.command, job_id=job_id)
+__all__ = ["LocalRuntime", "command", "kill_leftovers", "launch", "logs", "poll", "start_process", "stop"]
 
 
-def from_spec(spec: dict[str, Any]) -> LocalRuntime:
-    return LocalRuntime(**{k: v for k, v in spec.items() if k != "kind"})
+def command(runtime: LocalRuntime, config_path: Path) -> list[str]:
+    return [runtime.python, "-m", "mixforge.train.entry", str(config_path)]
 
 
-def launch(cfg: RunConfig, runtime: Any = None) -> Job:
-    """Launch `cfg` on `runtime`; without one, on the runtime `cfg.runtime` names (LocalRuntime by default)."""
-    if runtime is None:
-        from mixforge.runtime import runtime_from_spec
-
-        runtime = runtime_from_spec(cfg.runtime)
-    return runtime.launch(cfg)
+def launch(cfg: RunConfig, runtime: LocalRuntime, *, job_id: str | None = None) -> Job:
+    """Start the run in a new process; returns its job handle at once."""
+    return start_process(cfg, runtime, command=lambda path: command(runtime, path), job_id=job_id)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # local processes: start, poll, stop, kill_leftovers, logs (shared by the local, torchrun and ray runtimes)
 # ---------------------------------------------------------------------------------------------------------
-def start_process(cfg: RunConfig, *, kind: str, spec: dict[str, Any], command, job_id: str | None = None,
-                  env: dict[str, str] | None = None) -> Job:
+def start_process(cfg: RunConfig, runtime: Runtime, *, command: Callable[[Path], list[str]],
+                  job_id: str | None = None, env: dict[str, str] | None = None) -> Job:
     """Write the resolved config into the output folder, register the job and start `command(config_path)` in a
     new session, its output appended to `<output>/train.log`."""
     registry = JobRegistry()
@@ -81,7 +59,8 @@ def start_process(cfg: RunConfig, *, kind: str, spec: dict[str, Any], command, j
                           hint="`mixforge jobs stop ID` of that job ends them")
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").unlink(missing_ok=True)  # what a previous attempt wrote is not this attempt's outcome
-    cfg = cfg.model_copy(update={"runtime": spec})
+    cfg = cfg.model_copy(update={"runtime": runtime})
+    kind, spec = runtime.kind, runtime.model_dump(mode="json")
     config_path = out / "run_config.json"
     config_path.write_text(cfg.model_dump_json(indent=1))
     log_path = out / "train.log"

@@ -16,58 +16,38 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mixforge.config import RunConfig
+from mixforge.config import RayRuntime, RunConfig
 from mixforge.errors import ConfigError
 from mixforge.runtime.jobs import Job
 from mixforge.runtime.local import kill_leftovers, logs, poll, start_process, stop  # noqa: F401 - this kind's watch functions
 
+__all__ = ["RayRuntime", "command", "launch", "main", "require_ray", "train_worker"]
+
 INSTALL_HINT = "pip install 'mixforge[ray]' (ray[train]==2.60.0)"
 
 
-@dataclass(frozen=True)
-class RayRuntime:
-    """Ray Train workers, on a running cluster (`address="auto"` or "ray://host:10001") or a local Ray started
-    for the job (address None)."""
-
-    address: str | None = None
-    num_workers: int = 2
-    use_gpu: bool = False
-    cpus_per_worker: float = 1.0
-    python: str = sys.executable
-
-    kind = "ray"
-
-    def __post_init__(self) -> None:
-        if self.num_workers < 1:
-            raise ConfigError(f"num_workers ({self.num_workers}) must be >= 1")
-
-    def command(self, config_path: Path) -> list[str]:
-        argv = [self.python, "-m", "mixforge.runtime.ray", str(config_path), f"--num-workers={self.num_workers}",
-                f"--cpus-per-worker={self.cpus_per_worker}"]
-        if self.address:
-            argv.append(f"--address={self.address}")
-        if self.use_gpu:
-            argv.append("--use-gpu")
-        return argv
-
-    def spec(self) -> dict[str, Any]:
-        return {"kind": self.kind, **asdict(self)}
-
-    def launch(self, cfg: RunConfig, *, job_id: str | None = None) -> Job:
-        require_ray()
-        o = cfg.overrides
-        if o.mix_unit == "examples" and o.global_batch_size % self.num_workers:
-            raise ConfigError(f"overrides.global_batch_size ({o.global_batch_size}) must be a multiple of "
-                              f"num_workers ({self.num_workers}): each worker takes an equal share of every step")
-        return start_process(cfg, kind=self.kind, spec=self.spec(), command=self.command, job_id=job_id)
+def command(runtime: RayRuntime, config_path: Path | str) -> list[str]:
+    """The Ray driver's command line (it runs as a local background process)."""
+    argv = [runtime.python, "-m", "mixforge.runtime.ray", str(config_path), f"--num-workers={runtime.num_workers}",
+            f"--cpus-per-worker={runtime.cpus_per_worker}"]
+    if runtime.address:
+        argv.append(f"--address={runtime.address}")
+    if runtime.use_gpu:
+        argv.append("--use-gpu")
+    return argv
 
 
-def from_spec(spec: dict[str, Any]) -> RayRuntime:
-    return RayRuntime(**{k: v for k, v in spec.items() if k != "kind"})
+def launch(cfg: RunConfig, runtime: RayRuntime, *, job_id: str | None = None) -> Job:
+    """Check that Ray is installed and the global batch splits over the workers, then start the driver."""
+    require_ray()
+    o = cfg.overrides
+    if o.mix_unit == "examples" and o.global_batch_size % runtime.num_workers:
+        raise ConfigError(f"overrides.global_batch_size ({o.global_batch_size}) must be a multiple of "
+                          f"num_workers ({runtime.num_workers}): each worker takes an equal share of every step")
+    return start_process(cfg, runtime, command=lambda path: command(runtime, path), job_id=job_id)
 
 
 def require_ray() -> None:

@@ -1,7 +1,7 @@
 """SlurmRuntime: an sbatch script that runs torchrun on every allocated node, with the same entry point.
 
     runtime = SlurmRuntime(nodes=4, gpus_per_node=8, partition="gpu", time="24:00:00")
-    job = runtime.launch(cfg)        # writes <output>/sbatch.sh, then `sbatch` when Slurm is here
+    job = launch(cfg, runtime)       # writes <output>/sbatch.sh, then `sbatch` when Slurm is here
 
 The output folder must be on storage the compute nodes share with this machine (as usual on Slurm clusters):
 the script, the run config, the log and `result.json` live there. One task per node runs
@@ -20,11 +20,10 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from mixforge.config import RunConfig
+from mixforge.config import RunConfig, SlurmRuntime
 from mixforge.errors import ConfigError
 from mixforge.runtime.jobs import Job, JobRecord, JobRegistry, log_tail, new_job_id, read_result, register
 
@@ -35,87 +34,56 @@ STATES = {"PENDING": "queued", "REQUEUED": "queued", "CONFIGURING": "queued", "R
           "PREEMPTED": "stopped", "BOOT_FAIL": "failed", "DEADLINE": "failed"}
 
 
-@dataclass(frozen=True)
-class SlurmRuntime:
-    """torchrun on `nodes` Slurm nodes."""
-
-    nodes: int = 1
-    gpus_per_node: int = 0  # and the ranks per node (one rank on CPU-only nodes)
-    cpus_per_task: int = 8
-    partition: str | None = None
-    account: str | None = None
-    time: str = "24:00:00"
-    signal_before_end_s: int = 300  # SIGTERM this long before the time limit: checkpoint, then exit
-    setup: str = ""  # shell lines run first on each node, e.g. "source .venv/bin/activate"
-    python: str = "python"
-    rdzv_port: int = 29500
-
-    kind = "slurm"
-
-    def __post_init__(self) -> None:
-        if self.nodes < 1 or self.gpus_per_node < 0:
-            raise ConfigError(f"nodes ({self.nodes}) must be >= 1 and gpus_per_node ({self.gpus_per_node}) >= 0")
-
-    @property
-    def nproc_per_node(self) -> int:
-        return max(self.gpus_per_node, 1)
-
-    def spec(self) -> dict[str, Any]:
-        return {"kind": self.kind, **asdict(self)}
-
-    def render(self, cfg: RunConfig, job_id: str, *, config_path: str, log_path: str) -> str:
-        """The sbatch script."""
-        q = shlex.quote
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.job_name)[:48]
-        lines = ["#!/bin/bash", f"#SBATCH --job-name=mixforge-{name}",
-                 f"#SBATCH --nodes={self.nodes}", "#SBATCH --ntasks-per-node=1",
-                 f"#SBATCH --cpus-per-task={self.cpus_per_task}", f"#SBATCH --time={self.time}",
-                 f"#SBATCH --output={log_path}", "#SBATCH --open-mode=append",
-                 f"#SBATCH --signal=TERM@{self.signal_before_end_s}"]
-        if self.gpus_per_node:
-            lines.append(f"#SBATCH --gpus-per-node={self.gpus_per_node}")
-        if self.partition:
-            lines.append(f"#SBATCH --partition={self.partition}")
-        if self.account:
-            lines.append(f"#SBATCH --account={self.account}")
-        lines += ["", f"# mixforge job {job_id}: resubmit this script to resume from the newest checkpoint",
-                  "set -eo pipefail", *([self.setup] if self.setup else []),
-                  'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
-                  "export PYTHONUNBUFFERED=1",
-                  # srun forwards scancel's SIGTERM to torchrun on each node, which forwards it to its ranks once
-                  f"srun --kill-on-bad-exit=1 {q(self.python)} -m torch.distributed.run --nnodes=\"$SLURM_NNODES\" "
-                  f"--nproc_per_node={self.nproc_per_node} --rdzv_backend=c10d "
-                  f"--rdzv_endpoint=\"$head:{self.rdzv_port}\" --rdzv_id=\"$SLURM_JOB_ID\" "
-                  f"-m mixforge.train.entry {q(config_path)}", ""]
-        return "\n".join(lines)
-
-    def launch(self, cfg: RunConfig, *, job_id: str | None = None) -> Job:
-        """Write the config and the script into the output folder; submit with sbatch when Slurm is here."""
-        registry = JobRegistry()
-        job_id = job_id or new_job_id()
-        out = Path(cfg.output_path).resolve()
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "result.json").unlink(missing_ok=True)
-        cfg = cfg.model_copy(update={"runtime": self.spec()})
-        config_path, log_path, script = out / "run_config.json", out / "train.log", out / "sbatch.sh"
-        config_path.write_text(cfg.model_dump_json(indent=1))
-        script.write_text(self.render(cfg, job_id, config_path=str(config_path), log_path=str(log_path)))
-        record = JobRecord(id=job_id, name=cfg.job_name, runtime=self.kind, runtime_spec=self.spec(),
-                           config=cfg.model_dump(mode="json"), output_path=str(out), log_path=str(log_path),
-                           manifest_path=str(script))
-        if shutil.which("sbatch") is None:
-            message = f"not submitted (no sbatch here): sbatch {script}"
-            print(f"[mixforge] wrote {script}; submit it with:\n  sbatch {script}", file=sys.stderr)
-            return Job(register(replace(record, message=message), registry), registry)
-        done = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True, timeout=60)
-        if done.returncode != 0:
-            raise ConfigError(f"sbatch failed: {done.stderr.strip()[-800:]}")
-        slurm_id = done.stdout.strip().split(";")[0]  # "12345" or "12345;cluster"
-        return Job(register(replace(record, external_id=slurm_id), registry), registry)
+def render(runtime: SlurmRuntime, cfg: RunConfig, job_id: str, *, config_path: str, log_path: str) -> str:
+    """The sbatch script."""
+    q = shlex.quote
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.job_name)[:48]
+    lines = ["#!/bin/bash", f"#SBATCH --job-name=mixforge-{name}",
+             f"#SBATCH --nodes={runtime.nodes}", "#SBATCH --ntasks-per-node=1",
+             f"#SBATCH --cpus-per-task={runtime.cpus_per_task}", f"#SBATCH --time={runtime.time}",
+             f"#SBATCH --output={log_path}", "#SBATCH --open-mode=append",
+             f"#SBATCH --signal=TERM@{runtime.signal_before_end_s}"]
+    if runtime.gpus_per_node:
+        lines.append(f"#SBATCH --gpus-per-node={runtime.gpus_per_node}")
+    if runtime.partition:
+        lines.append(f"#SBATCH --partition={runtime.partition}")
+    if runtime.account:
+        lines.append(f"#SBATCH --account={runtime.account}")
+    lines += ["", f"# mixforge job {job_id}: resubmit this script to resume from the newest checkpoint",
+              "set -eo pipefail", *([runtime.setup] if runtime.setup else []),
+              'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+              "export PYTHONUNBUFFERED=1",
+              # srun forwards scancel's SIGTERM to torchrun on each node, which forwards it to its ranks once
+              f"srun --kill-on-bad-exit=1 {q(runtime.python)} -m torch.distributed.run --nnodes=\"$SLURM_NNODES\" "
+              f"--nproc_per_node={runtime.nproc_per_node} --rdzv_backend=c10d "
+              f"--rdzv_endpoint=\"$head:{runtime.rdzv_port}\" --rdzv_id=\"$SLURM_JOB_ID\" "
+              f"-m mixforge.train.entry {q(config_path)}", ""]
+    return "\n".join(lines)
 
 
-def from_spec(spec: dict[str, Any]) -> SlurmRuntime:
-    return SlurmRuntime(**{k: v for k, v in spec.items() if k != "kind"})
+def launch(cfg: RunConfig, runtime: SlurmRuntime, *, job_id: str | None = None) -> Job:
+    """Write the config and the script into the output folder; submit with sbatch when Slurm is here."""
+    registry = JobRegistry()
+    job_id = job_id or new_job_id()
+    out = Path(cfg.output_path).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "result.json").unlink(missing_ok=True)
+    cfg = cfg.model_copy(update={"runtime": runtime})
+    config_path, log_path, script = out / "run_config.json", out / "train.log", out / "sbatch.sh"
+    config_path.write_text(cfg.model_dump_json(indent=1))
+    script.write_text(render(runtime, cfg, job_id, config_path=str(config_path), log_path=str(log_path)))
+    record = JobRecord(id=job_id, name=cfg.job_name, runtime=runtime.kind, runtime_spec=runtime.model_dump(mode="json"),
+                       config=cfg.model_dump(mode="json"), output_path=str(out), log_path=str(log_path),
+                       manifest_path=str(script))
+    if shutil.which("sbatch") is None:
+        message = f"not submitted (no sbatch here): sbatch {script}"
+        print(f"[mixforge] wrote {script}; submit it with:\n  sbatch {script}", file=sys.stderr)
+        return Job(register(replace(record, message=message), registry), registry)
+    done = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise ConfigError(f"sbatch failed: {done.stderr.strip()[-800:]}")
+    slurm_id = done.stdout.strip().split(";")[0]  # "12345" or "12345;cluster"
+    return Job(register(replace(record, external_id=slurm_id), registry), registry)
 
 
 def poll(record: JobRecord) -> JobRecord:

@@ -10,13 +10,14 @@ from mixforge.mix.catalog import Source, read_source
 from mixforge.mix.config import DataMixingConfig, default_mixing_config
 
 
-def mixing_config(mixing: dict[str, Any] | None, *, enabled: bool, model: str, method: str) -> DataMixingConfig:
+def mixing_config(mixing: DataMixingConfig | dict[str, Any] | None, *, enabled: bool, model: str,
+                  method: str) -> DataMixingConfig:
     """The validated mixing config of a run: the user's, the defaults, or 100% domain data when mixing is off."""
     if not enabled:
         return DataMixingConfig.from_dict({"customer_data_percent": 100, "general_data": "none"})
     if mixing is None:
         return default_mixing_config(model, method)
-    return DataMixingConfig.from_dict(mixing)
+    return mixing if isinstance(mixing, DataMixingConfig) else DataMixingConfig.from_dict(mixing)
 
 
 def heldout_path(source: Source) -> str | None:
