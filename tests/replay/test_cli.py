@@ -26,3 +26,13 @@ def test_bad_categories_are_refused(base_model, tmp_path):
     result = CliRunner().invoke(app, ["replay", "generate", "--model", base_model, "--out", str(tmp_path / "r"),
                                       "--n", "2", "--categories", "math=1,stem"])
     assert result.exit_code != 0
+
+
+def test_vllm_backend_without_vllm_is_one_clear_error(base_model, tmp_path):
+    from mixforge.replay.backends import vllm_available
+
+    if vllm_available():
+        return
+    result = CliRunner().invoke(app, ["replay", "generate", "--model", base_model, "--out", str(tmp_path / "r"),
+                                      "--n", "2", "--backend", "vllm"])
+    assert result.exit_code != 0 and "mixforge[vllm]" in str(result.exception)

@@ -58,9 +58,11 @@ def main() -> None:
         from rich.console import Console
 
         err = Console(stderr=True)
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        from rich.markup import escape  # messages hold brackets ('mixforge[vllm]', '[/INST]'): not markup
+
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
         if getattr(exc, "hint", None):
-            err.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+            err.print(f"[yellow]hint:[/] {escape(str(exc.hint))}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

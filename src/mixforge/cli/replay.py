@@ -46,9 +46,12 @@ def generate(
     from rich.console import Console
 
     from mixforge.errors import ConfigError
+    from mixforge.replay.backends import VLLM_MISSING, vllm_available
     from mixforge.replay.filters import ReplayFilters
     from mixforge.replay.generate import generate_replay
 
+    if backend == "vllm" and not vllm_available():
+        raise ConfigError(VLLM_MISSING)  # one red line, not the ImportError's traceback
     cats: list[str] | dict[str, float] | None = None
     if categories:
         parts = [p.strip() for p in categories.split(",") if p.strip()]
