@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 from typer.testing import CliRunner
 
@@ -39,11 +38,9 @@ def test_known_errors_are_one_red_line_and_exit_1(tmp_path):
 
 
 def test_import_is_light():
-    code = "import time; t=time.perf_counter(); import mixforge; print(time.perf_counter()-t)"
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code + "; import sys; print('torch' in sys.modules)"],
-                         capture_output=True, text=True, check=True)
-    seconds, torch_loaded = out.stdout.split()
-    assert torch_loaded == "False"  # heavy libraries load lazily
-    assert float(seconds) < 2.0, seconds
-    assert time.perf_counter() - start < 30
+    # what `import mixforge` loads, checked instead of timed (a wall-clock bound fails on a busy machine):
+    # none of the heavy libraries (each takes seconds to import; see FACTS.md) until a command needs it
+    heavy = ["torch", "transformers", "peft", "trl", "datasets", "mlflow", "pandas", "pyarrow", "accelerate"]
+    code = f"import sys, mixforge; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
