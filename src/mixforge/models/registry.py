@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mixforge.errors import ModelError
+from mixforge.models.render import prefix_end, try_render
 from mixforge.models.tiny import PRESETS
 
 # Bumped when the factory's output changes, so cached presets are rebuilt rather than reused.
@@ -156,8 +157,6 @@ def role_markers(tokenizer) -> dict[str, str]:
     BOS, and stripping it turned the system marker into the bare word 'system\\n'."""
     if not getattr(tokenizer, "chat_template", None):
         return {}
-    from mixforge.models.render import prefix_end, try_render
-
     eos = tokenizer.eos_token
     s, u1, a1, u2 = (_SENTINEL["system"], _SENTINEL["user"], _SENTINEL["assistant"], _SENTINEL["user2"])
 
