@@ -1,6 +1,6 @@
 """Peak memory of one training step: the full-logits loss against the chunked loss, on a 150k-vocabulary model.
 
-    .venv/bin/python bench/loss_memory.py [--vocab 151936] [--batch 4] [--seq 256] [--chunk 256]
+    .venv/bin/python bench/loss_memory.py [--vocab 151936] [--batch 4] [--seq 256] [--chunk 128]
 
 The model is a tiny Llama built from config (hidden 64, 2 layers) with Qwen2.5's vocabulary size, so the
 output head and its logits dominate the step, as they do for small models with large vocabularies. Each variant
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=151_936)  # Qwen2.5
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq", type=int, default=256)
-    parser.add_argument("--chunk", type=int, default=256)
+    parser.add_argument("--chunk", type=int, default=128)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # set in the child process
     args = parser.parse_args()

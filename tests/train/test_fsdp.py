@@ -1,6 +1,6 @@
 """FSDP2 on CPU (gloo, two processes, tiny model): the same losses as DDP, sharded checkpoints that survive a
 SIGKILL mid-run and resume (also as one process: DCP reshards), and a final folder that
-`AutoModelForCausalLM.from_pretrained` loads. Full fine-tuning and LoRA."""
+`AutoModelForCausalLM.from_pretrained` loads. Full fine-tuning and LoRA. And QLoRA without CUDA: refused."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ import torch
 
 from mixforge.config import TorchrunRuntime
 from mixforge.runtime import launch
-
-pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
 HERE = Path(__file__).parent
 STEPS, KILL_AT = 6, 4
@@ -50,6 +48,8 @@ def _losses(out) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in rows if "loss" in r}
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 @pytest.mark.parametrize("method", ["sft_full", "sft_lora"])
 def test_fsdp_matches_ddp_resumes_after_a_kill_and_saves_a_plain_model(tiny_model_dir, toy_sft, tmp_path, method,
                                                                        monkeypatch):
@@ -108,3 +108,38 @@ def test_fsdp_matches_ddp_resumes_after_a_kill_and_saves_a_plain_model(tiny_mode
         c = _losses(one)
         assert sorted(c) == [KILL_AT + 1, STEPS]
         assert [c[s] for s in c] == pytest.approx([b[s] for s in c], rel=LOSS_RTOL)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without CUDA")
+def test_qlora_without_cuda_is_one_red_line_naming_cuda(tiny_model_dir, toy_sft, tmp_path, monkeypatch, capsys):
+    import sys
+
+    from typer.testing import CliRunner
+
+    from mixforge.cli.app import app, main
+    from mixforge.errors import ConfigError
+
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model: {tiny_model_dir}\nmethod: sft_lora\ndata_path: {toy_sft}\n"
+                      f"output_path: {tmp_path / 'out'}\ntracking: {{enabled: false}}\n"
+                      "overrides: {max_steps: 1, quantization: 4bit}\n")
+    result = CliRunner().invoke(app, ["train", "--config", str(config)])  # the command raises a ConfigError ...
+    assert isinstance(result.exception, ConfigError) and "needs a CUDA GPU" in str(result.exception)
+    monkeypatch.setattr(sys, "argv", ["mixforge", "train", "--config", str(config)])
+    with pytest.raises(SystemExit) as info:  # ... which the CLI's error boundary shows as one red line
+        main()
+    err = capsys.readouterr().err
+    assert info.value.code == 1 and "Traceback" not in err
+    assert [line for line in err.splitlines() if line.strip()] == [
+        "error: overrides.quantization: '4bit' (QLoRA through bitsandbytes) needs a CUDA GPU, and none is visible "
+        "here; use quantization='none' on CPU"]
+    assert not (tmp_path / "out" / "checkpoints").exists()  # refused before anything loaded or trained
+    # launching it on torchrun is refused the same way, before any process starts
+    from mixforge.config import load_config
+
+    with pytest.raises(ConfigError, match="CUDA"):
+        launch(load_config(config), TorchrunRuntime(nproc_per_node=2))
+    # and a quantized base without LoRA is a config error wherever it runs
+    config.write_text(config.read_text().replace("method: sft_lora", "method: sft_full"))
+    with pytest.raises(ConfigError, match="needs a LoRA method"):
+        load_config(config)
