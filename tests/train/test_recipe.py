@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -119,10 +118,18 @@ def test_mlflow_store_contains_the_run(tiny_model_dir, toy_data, tmp_path):
     assert "mix/customer/records_total" in run_info.data.metrics
 
 
-def _entry(cfg: RunConfig, path: Path) -> subprocess.Popen:
+def _entry(cfg: RunConfig, path: Path, *, kill_at: int | None = None) -> subprocess.Popen:
+    """The entry point in its own process; with `kill_at`, the process SIGKILLs itself right after that step's
+    checkpoint (kill_after_checkpoint_entry): a crash at a known step, whatever the machine's load."""
     path.write_text(cfg.model_dump_json())
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "mixforge.train.entry", str(path)], env=env,
+    module = "mixforge.train.entry"
+    if kill_at is not None:
+        here = str(Path(__file__).parent)
+        env.update(MIXFORGE_TEST_KILL_AT=str(kill_at),
+                   PYTHONPATH=os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p))
+        module = "kill_after_checkpoint_entry"
+    return subprocess.Popen([sys.executable, "-m", module, str(path)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -131,18 +138,13 @@ def test_sigkill_and_resume_ends_with_the_same_weights_bit_for_bit(tiny_model_di
     mixing = {"customer_data_percent": 50, "general_data": "embedded", "categories": {"math": 100}}
     straight = config(tiny_model_dir, toy_data["sft"], tmp_path / "straight", enabled=True, mixing=mixing, **common)
     killed = config(tiny_model_dir, toy_data["sft"], tmp_path / "killed", enabled=True, mixing=mixing, **common)
-    assert _entry(straight, tmp_path / "a.json").wait(timeout=300) == 0
+    assert _entry(straight, tmp_path / "a.json").wait(timeout=600) == 0
 
-    proc = _entry(killed, tmp_path / "b.json")
-    deadline = time.monotonic() + 300
-    while not (tmp_path / "killed" / "checkpoints" / "step-000004" / "state.json").exists():
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc = _entry(killed, tmp_path / "b.json", kill_at=4)
+    assert proc.wait(timeout=600) == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    assert (tmp_path / "killed" / "checkpoints" / "step-000004" / "state.json").exists()
     assert not (tmp_path / "killed" / "final").exists()
-    assert _entry(killed, tmp_path / "b.json").wait(timeout=300) == 0  # resumes from the newest checkpoint
+    assert _entry(killed, tmp_path / "b.json").wait(timeout=600) == 0  # resumes from the newest checkpoint
 
     a = load_file(tmp_path / "straight" / "final" / "adapter_model.safetensors")
     b = load_file(tmp_path / "killed" / "final" / "adapter_model.safetensors")
