@@ -13,7 +13,6 @@ Every value is a dotted path into the row ("meta.question", "turns.0.text").
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, Literal
@@ -21,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mixforge.errors import ConfigError
+from mixforge.suggest import closest
 
 Shape = Literal["qa", "alpaca", "messages", "sharegpt", "preference", "text", "bedrock"]
 
@@ -99,8 +99,8 @@ def parse_mapping(spec: ColumnMapping | Mapping[str, str] | str | None) -> Colum
     if unknown:
         problems = []
         for k in unknown:
-            close = difflib.get_close_matches(k, list(ColumnMapping.model_fields), n=1)
-            problems.append(f"mapping: unknown field {k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            close = closest(k, ColumnMapping.model_fields, cutoff=0.6)
+            problems.append(f"mapping: unknown field {k!r}" + (f" (did you mean {close!r}?)" if close else ""))
         raise ConfigError(problems, hint="fields: " + ", ".join(ColumnMapping.model_fields))
     try:
         return ColumnMapping(**dict(spec))
@@ -189,7 +189,7 @@ def missing_column_message(record: dict, path: str) -> str:
         wanted = shown.rsplit(".", 1)[-1]
     else:
         keys, wanted = list(record), head
-    close = difflib.get_close_matches(wanted, [str(k) for k in keys], n=1, cutoff=0.6)
+    close = closest(wanted, keys, cutoff=0.6)
     listing = ", ".join(map(str, keys[:30])) + (" …" if len(keys) > 30 else "")
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = f" (did you mean {close!r}?)" if close else ""
     return f"no column {shown!r}; the row has: {listing or '(nothing)'}{hint}"

@@ -23,7 +23,6 @@ A schedule changes the percents during the run: each entry of `schedule` holds f
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import replace
@@ -37,6 +36,7 @@ from mixforge.errors import ConfigError
 from mixforge.mix import catalog
 from mixforge.mix.catalog import CATEGORIES, GeneralData, RecordFormat, Source
 from mixforge.mix.weights import DOMAIN, Schedule, as_fraction, source_shares
+from mixforge.suggest import did_you_mean
 
 SUM_TOLERANCE = 1e-6
 _SEP = "\n"  # joins several problems inside one pydantic error; split again into ConfigError.problems
@@ -120,19 +120,16 @@ def _fold_percent_keys(data: Mapping[str, Any], known_fields: set[str], known_ca
                     problems.append(f"{key}: category {category!r} is given twice")
                 categories[category] = value
             else:
-                near = difflib.get_close_matches(key, valid_keys, n=1, cutoff=0.5)
-                problems.append(f"{key}: unknown key" + (f"; did you mean {near[0]!r}?" if near else
+                problems.append(f"{key}: unknown key" + (did_you_mean(key, valid_keys) or
                                                          f"; known categories: {', '.join(sorted(known_categories))}"))
         else:
-            near = difflib.get_close_matches(key, valid_keys, n=1, cutoff=0.5)
-            problems.append(f"{key}: unknown key" + (f"; did you mean {near[0]!r}?" if near else ""))
+            problems.append(f"{key}: unknown key" + did_you_mean(key, valid_keys))
     given = out.get("categories")
     if isinstance(given, Mapping):
         for name, value in given.items():
             category = _canonical_category(str(name))
             if category not in known_categories:
-                near = difflib.get_close_matches(category, sorted(known_categories), n=1, cutoff=0.5)
-                problems.append(f"categories.{name}: unknown category" + (f"; did you mean {near[0]!r}?" if near else ""))
+                problems.append(f"categories.{name}: unknown category" + did_you_mean(category, sorted(known_categories)))
             elif category in categories:
                 problems.append(f"categories.{name}: category {category!r} is given twice")
             else:

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from mixforge.fingerprint import canonical_record, file_sha256, records_sha256
 from mixforge.train import tokenize as tokenize_module
 from mixforge.train.tokenize import IGNORE, TokenizedPair, tokenize_chat_batch, tokenize_record
 
@@ -86,11 +87,6 @@ def labels_from_spans(ids: np.ndarray, spans: np.ndarray) -> np.ndarray:
 # tokenizing a chunk of records (in a worker, or in-process for small data)
 # ---------------------------------------------------------------------------------------------------------
 _WORKER: dict[str, Any] = {}  # the tokenizer and settings, set before forking so workers inherit them
-
-
-def _canonical(record: dict) -> bytes:
-    """The bytes the content fingerprint hashes: the record as canonical JSON plus a newline."""
-    return json.dumps(record, sort_keys=True, ensure_ascii=False).encode() + b"\n"
 
 
 def _list_column(arrays: list[np.ndarray]) -> pa.ListArray:
@@ -149,7 +145,7 @@ def tokenize_chunk(tokenizer, records: list[dict], rows: list[int], *, max_seq_l
         columns[f"{prefix}loss_spans"] = _list_column(spans)
     columns |= {"length": pa.array(lengths), "loss_tokens": pa.array(loss), "truncated": pa.array(cut),
                 "row": pa.array(np.asarray(rows, dtype=np.int64))}
-    return pa.RecordBatch.from_pydict(columns), b"".join(_canonical(r) for r in records)
+    return pa.RecordBatch.from_pydict(columns), b"".join(canonical_record(r) for r in records)
 
 
 def _default_signals() -> None:
@@ -203,20 +199,6 @@ def _record_chunks(rows_and_records: Iterable[tuple[int, dict]], chunk_rows: int
 
 def is_local_jsonl(data: Any) -> bool:
     return isinstance(data, (str, os.PathLike)) and str(data).endswith(".jsonl") and Path(data).is_file()
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def records_fingerprint(records: Iterable[dict]) -> tuple[str, int]:
-    """sha256 over the records' canonical JSON (the content fingerprint the mix manifest compares), and their count."""
-    h, n = hashlib.sha256(), 0
-    for r in records:
-        h.update(_canonical(r))
-        n += 1
-    return h.hexdigest(), n
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -414,7 +396,7 @@ def token_store(
     elif data_key is not None:
         digest = data_key
     else:
-        digest = "records:" + records_fingerprint(record for _, record in data())[0]
+        digest = "records:" + records_sha256(record for _, record in data())[0]
     key = store_key(data=digest, tokenizer=tokenizer_fingerprint(tokenizer),
                     chat_template=getattr(tokenizer, "chat_template", None), max_seq_len=max_seq_len, pairs=pairs)
     path = Path(root or default_root()) / key_digest(key)
