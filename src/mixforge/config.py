@@ -27,7 +27,6 @@ from mixforge.errors import ConfigError
 from mixforge.methods import Method, parse_method
 from mixforge.mix.config import DataMixingConfig
 from mixforge.suggest import did_you_mean
-from mixforge.suggest import did_you_mean
 
 
 class _Closed(BaseModel):
