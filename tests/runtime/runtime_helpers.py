@@ -6,6 +6,10 @@ import json
 import time
 from pathlib import Path
 
+# seconds: the bound of every wait in these tests, a net against a hang and never a speed requirement (the
+# suite must pass while other processes keep the cores busy; a waiting test also fails as soon as its job ends)
+PATIENCE = 900
+
 
 def write_jsonl(path: Path, rows) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from runtime_helpers import run_config, wait_for
+from runtime_helpers import PATIENCE, run_config, wait_for
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -46,15 +46,15 @@ def test_kill_stop_and_resume_end_with_the_weights_of_an_uninterrupted_run(tiny_
     # the caller launches and exits at once; the job goes on and the registry knows it
     out = tmp_path / "job"
     caller = subprocess.run([sys.executable, "-c", LAUNCH_AND_EXIT, str(tiny_model_dir), sft_data, str(out)],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=PATIENCE)
     assert caller.returncode == 0, caller.stderr
     job = get_job(caller.stdout.strip())
     assert job.status == "running" and job.pid is not None
 
     # kill -9 mid-run: failed, with the last log lines, and no final model
-    wait_for(lambda: checkpoint(out, 4).exists(), timeout=120, what="checkpoint 4", job=job)
+    wait_for(lambda: checkpoint(out, 4).exists(), timeout=PATIENCE, what="checkpoint 4", job=job)
     os.kill(job.pid, signal.SIGKILL)
-    wait_for(lambda: job.status != "running", timeout=30, what="the job to end")
+    wait_for(lambda: job.status != "running", timeout=PATIENCE, what="the job to end")
     record = job.record
     assert record.status == "failed" and record.ended_at is not None
     assert "ended without writing result.json" in record.message
@@ -67,15 +67,15 @@ def test_kill_stop_and_resume_end_with_the_weights_of_an_uninterrupted_run(tiny_
     resumed = CliRunner().invoke(app, ["jobs", "resume", job.id])
     assert resumed.exit_code == 0, resumed.stdout
     assert "attempt 2" in resumed.stdout
-    wait_for(lambda: checkpoint(out, 12).exists(), timeout=120, what="checkpoint 12", job=job)
+    wait_for(lambda: checkpoint(out, 12).exists(), timeout=PATIENCE, what="checkpoint 12", job=job)
     stop_job(job.id)
-    assert job.wait(timeout=60) == "stopped", job.logs(30)
+    assert job.wait(timeout=PATIENCE) == "stopped", job.logs(30)
     stopped_at = job.result["steps"]
     assert 12 <= stopped_at < 40 and checkpoint(out, stopped_at).exists()
 
     # resume again: it finishes, and the weights equal the uninterrupted run's, bit for bit
     job.resume()
-    assert job.wait(timeout=120) == "succeeded", job.logs(30)
+    assert job.wait(timeout=PATIENCE) == "succeeded", job.logs(30)
     assert job.record.attempts == 3 and job.result["steps"] == 40
     a = load_file(Path(straight.final_path) / "adapter_model.safetensors")
     b = load_file(out / "final" / "adapter_model.safetensors")
@@ -100,7 +100,7 @@ def test_a_process_that_dies_at_once_is_failed_with_its_last_lines(tmp_path, sft
     crash.write_text("#!/bin/sh\necho 'Traceback (most recent call last):'\necho 'ValueError: boom' >&2\nexit 1\n")
     crash.chmod(0o755)
     job = launch(run_config(tmp_path / "m", sft_data, tmp_path / "bad"), LocalRuntime(python=str(crash)))
-    assert job.wait(timeout=30) == "failed"
+    assert job.wait(timeout=PATIENCE) == "failed"
     assert job.record.message.endswith("ValueError: boom") and job.record.ended_at is not None
     assert [j.id for j in list_jobs() if j.id == job.id]
 
@@ -133,11 +133,11 @@ def test_workers_left_by_a_killed_launcher_are_ended(tmp_path, sft_data):
                 and p.pid != job.pid and p.status() != psutil.STATUS_ZOMBIE]
 
     try:
-        wait_for(lambda: workers(), timeout=20, what="the worker")
+        wait_for(lambda: workers(), timeout=PATIENCE, what="the worker")
         with pytest.raises(ConfigError, match=f"job {job.id} .running. is writing into"):  # one run per folder
             launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"), LocalRuntime())
         os.kill(job.pid, signal.SIGKILL)
-        wait_for(lambda: job.status == "failed", timeout=20, what="failed")
+        wait_for(lambda: job.status == "failed", timeout=PATIENCE, what="failed")
         assert "1 leftover process(es) still run" in job.record.message
         # reading is not acting: status, repr and the job list leave the worker alone
         assert [job.status, job.status, repr(job).endswith("status='failed')"), len(list_jobs())] == [
@@ -147,7 +147,7 @@ def test_workers_left_by_a_killed_launcher_are_ended(tmp_path, sft_data):
             launch(run_config(tmp_path / "m", sft_data, tmp_path / "o"), LocalRuntime())
         result = CliRunner().invoke(app, ["jobs", "stop", job.id])  # the explicit verb
         assert result.exit_code == 0 and "killed 1 leftover process" in result.output, result.output
-        wait_for(lambda: not workers(), timeout=10, what="the worker to end")
+        wait_for(lambda: not workers(), timeout=PATIENCE, what="the worker to end")
         assert job.kill_leftovers() == 0
     finally:  # whatever happened, leave no sleeper behind
         for process in [*workers(), *([psutil.Process(job.pid)] if psutil.pid_exists(job.pid) else [])]:

@@ -6,7 +6,7 @@ two cores), so there this test is skipped. Run it with `pytest -m ray tests/runt
 from __future__ import annotations
 
 import pytest
-from runtime_helpers import losses, metric_rows, run_config
+from runtime_helpers import PATIENCE, losses, metric_rows, run_config
 
 pytest.importorskip("ray.train", reason="the ray extra is not installed")
 
@@ -23,7 +23,7 @@ def test_two_ray_workers_match_one_process(tiny_model_dir, sft_data, tmp_path):
     one, two = tmp_path / "one", tmp_path / "ray"
     assert run(run_config(tiny_model_dir, sft_data, one, max_steps=STEPS), show_progress=False).status == "succeeded"
     job = launch(run_config(tiny_model_dir, sft_data, two, max_steps=STEPS), RayRuntime(num_workers=2))
-    assert job.wait(timeout=300) == "succeeded", job.logs(40)
+    assert job.wait(timeout=PATIENCE) == "succeeded", job.logs(40)
     assert job.result["steps"] == STEPS
     assert losses(two) == pytest.approx(losses(one), rel=LOSS_RTOL)
     mix = [[{k: v for k, v in r.items() if k.startswith("mix/")} for r in metric_rows(d) if "loss" in r]

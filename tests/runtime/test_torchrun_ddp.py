@@ -4,7 +4,7 @@ curve agrees with the one-process run, even across a clean stop (SIGTERM through
 from __future__ import annotations
 
 import pytest
-from runtime_helpers import losses, metric_rows, rank_batches, run_config, wait_for
+from runtime_helpers import PATIENCE, losses, metric_rows, rank_batches, run_config, wait_for
 
 from mixforge.errors import ConfigError
 from mixforge.mix.sampler import MixSampler
@@ -44,15 +44,15 @@ def test_two_ranks_train_the_same_global_batches_as_one_process(tiny_model_dir, 
     job = launch(
         run_config(tiny_model_dir, sft_data, two, max_steps=STEPS), TorchrunRuntime(nproc_per_node=2, entry="record_batches_entry"))
     metrics = two / "metrics.jsonl"
-    wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 3, timeout=240,
+    wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 3, timeout=PATIENCE,
              what="three logged steps", job=job)
     job.stop()
-    assert job.wait(timeout=120) == "stopped", job.logs(40)
+    assert job.wait(timeout=PATIENCE) == "stopped", job.logs(40)
     stopped_at = job.result["steps"]
     assert 3 <= stopped_at < STEPS
     assert (two / "checkpoints" / f"step-{stopped_at:06d}" / "state.json").exists()
     job.resume()
-    assert job.wait(timeout=240) == "succeeded", job.logs(40)
+    assert job.wait(timeout=PATIENCE) == "succeeded", job.logs(40)
     assert get_job(job.id).record.status == "succeeded"  # what the registry says, read afresh
     assert job.result["steps"] == STEPS
 
