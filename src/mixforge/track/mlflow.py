@@ -47,13 +47,21 @@ class MlflowTracker:
         self.run_id = self._run.info.run_id
 
     def log_params(self, params: dict[str, Any]) -> None:
+        """Log the flattened params. A resumed run already holds some: those with the same value are skipped
+        (MLflow refuses to log a param twice); a different value is an error, as is any failure of MLflow."""
+        logged = self._mlflow.get_run(self.run_id).data.params
         flat = flatten(params)
-        items = list(flat.items())
+        changed = sorted(k for k, v in flat.items() if k in logged and logged[k] != v)
+        if changed:
+            from mixforge.errors import ConfigError
+
+            raise ConfigError([f"{k}: run {self.run_id} logged {logged[k]!r}, this config has {flat[k]!r}"
+                               for k in changed[:10]] + ([f"... {len(changed) - 10} more"] if len(changed) > 10 else []),
+                              hint="MLflow keeps one value per param of a run: resume with the same settings, "
+                                   "or train into a new output_path")
+        items = [(k, v) for k, v in flat.items() if k not in logged]
         for i in range(0, len(items), 100):  # MLflow takes at most 100 params a batch
-            try:
-                self._mlflow.log_params(dict(items[i : i + 100]))
-            except self._mlflow.exceptions.MlflowException:
-                pass  # a resumed run already holds these params (MLflow refuses to change them)
+            self._mlflow.log_params(dict(items[i : i + 100]))
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         clean = {k: float(v) for k, v in metrics.items()}
