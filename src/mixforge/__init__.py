@@ -48,7 +48,7 @@ _LAZY: dict[str, str] = {
     "EvalResult": "mixforge.eval.tasks:EvalResult",
     "TaskResult": "mixforge.eval.tasks:TaskResult",
     "evaluate": "mixforge.eval.evaluator:evaluate",
-    "load_checkpoint": "mixforge.eval.evaluator:load_checkpoint",
+    "load_checkpoint": "mixforge.eval.checkpoint:load_checkpoint",
     "forgetting_report": "mixforge.eval.report:forgetting_report",
     "run_lm_eval": "mixforge.eval.lm_eval_adapter:run_lm_eval",
     "generate_file": "mixforge.eval.generate:generate_file",

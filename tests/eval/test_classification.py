@@ -7,8 +7,9 @@ import pytest
 from conftest import LABELS, cls_rows, write_jsonl
 
 from mixforge.errors import DataError
+from mixforge.eval.checkpoint import load_checkpoint
 from mixforge.eval.classification import LabelTrie, build_trie, predict_labels
-from mixforge.eval.evaluator import evaluate_task, load_checkpoint
+from mixforge.eval.evaluator import evaluate_task
 from mixforge.eval.tasks import EvalTask
 
 

@@ -10,7 +10,8 @@ from conftest import ANSWERS
 
 import mixforge.eval.evaluator as evaluator_module
 from mixforge.eval.cache import checkpoint_fingerprint
-from mixforge.eval.evaluator import evaluate, load_checkpoint
+from mixforge.eval.checkpoint import load_checkpoint
+from mixforge.eval.evaluator import evaluate
 from mixforge.eval.tasks import EvalResult, EvalTask
 
 

@@ -7,7 +7,8 @@ import pytest
 import yaml
 from conftest import ANSWERS
 
-from mixforge.eval.evaluator import evaluate_task, load_checkpoint
+from mixforge.eval.checkpoint import load_checkpoint
+from mixforge.eval.evaluator import evaluate_task
 from mixforge.eval.tasks import EvalTask
 
 pytest.importorskip("lm_eval")

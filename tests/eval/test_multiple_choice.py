@@ -8,7 +8,8 @@ import torch
 from conftest import ANSWERS, mc_rows, write_jsonl
 
 from mixforge.errors import DataError
-from mixforge.eval.evaluator import evaluate_task, load_checkpoint
+from mixforge.eval.checkpoint import load_checkpoint
+from mixforge.eval.evaluator import evaluate_task
 from mixforge.eval.multiple_choice import (
     build_prompt,
     encode_pair,

@@ -215,7 +215,7 @@ def chat_command(
     top_p: float = typer.Option(1.0, help="Nucleus sampling mass (with temperature > 0)."),
 ) -> None:
     """Talk to a checkpoint. /reset forgets the conversation, /exit (or end of input) leaves."""
-    from mixforge.eval.evaluator import load_checkpoint
+    from mixforge.eval.checkpoint import load_checkpoint
     from mixforge.eval.generate import generate_texts
 
     ckpt = load_checkpoint(model, adapter=adapter)

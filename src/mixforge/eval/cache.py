@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mixforge.eval.tasks import TaskResult
 from mixforge.fingerprint import file_sha256, json_sha256
 from mixforge.io.atomic import write_json_atomic, write_text_atomic  # noqa: F401 - mixforge.search imports them here
 
@@ -116,8 +117,6 @@ class ResultCache:
         return self.root / "results" / f"{key}.json"
 
     def get(self, key: str):
-        from mixforge.eval.tasks import TaskResult
-
         p = self._path(key)
         if not p.is_file():
             return None

@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from mixforge.errors import DataError
+from mixforge.eval.checkpoint import load_checkpoint
+from mixforge.eval.tasks import _prompt_messages, read_records
+from mixforge.io.atomic import write_text_atomic
+from mixforge.progress import progress_bar
 
 PLAIN_ROLE = {"system": "System", "user": "User", "assistant": "Assistant"}
 
@@ -150,8 +154,6 @@ def generate_texts(
 def read_prompts(path: str | Path) -> list[tuple[str, list[dict[str, str]]]]:
     """(id, turns) from a JSONL file of {"messages": [...]} (a final assistant turn is dropped),
     {"prompt": str} or {"text": str} records."""
-    from mixforge.eval.tasks import _prompt_messages, read_records
-
     rows = read_records(str(path))
     out = []
     for n, row in enumerate(rows, 1):
@@ -179,10 +181,6 @@ def generate_file(
     show_progress: bool = True,
 ) -> Path:
     """Generate a reply for every prompt in `input_path`; write {"id", "messages", "output"} lines."""
-    from mixforge.eval.evaluator import load_checkpoint
-    from mixforge.io.atomic import write_text_atomic
-    from mixforge.progress import progress_bar
-
     prompts = read_prompts(input_path)
     ckpt = load_checkpoint(model, adapter=adapter, precision=precision, device=device)
     with progress_bar(show_progress) as bar:

@@ -99,7 +99,7 @@ def run_lm_eval(
     lm_eval = _require_lm_eval()
     from lm_eval.tasks import TaskManager
 
-    from mixforge.eval.evaluator import Checkpoint, load_checkpoint
+    from mixforge.eval.checkpoint import Checkpoint, load_checkpoint
 
     checkpoint = model if isinstance(model, Checkpoint) else load_checkpoint(
         str(model), adapter=adapter, precision=precision, device=device)
