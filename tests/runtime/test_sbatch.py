@@ -79,3 +79,21 @@ def test_without_sbatch_the_script_is_written_and_the_command_printed(tmp_path, 
     job = launch(cfg(tmp_path / "run"), SlurmRuntime())
     assert f"sbatch {tmp_path / 'run' / 'sbatch.sh'}" in capsys.readouterr().err
     assert job.status == "queued" and job.record.external_id is None
+
+
+def test_cli_train_without_sbatch_says_the_job_was_not_submitted(tmp_path, monkeypatch):
+    """Foreground `mixforge train` cannot follow a job nobody submitted: exit 1, with the command to submit it;
+    --detach writes the script and returns 0 with the job id."""
+    from typer.testing import CliRunner
+
+    from mixforge.cli.app import app
+
+    config = tmp_path / "run.yaml"
+    config.write_text(f"# mixforge train --config run.yaml\nmodel: tiny-chat\ndata_path: d.jsonl\n"
+                      f"output_path: {tmp_path / 'run'}\nruntime: {{kind: slurm, nodes: 2}}\n")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here
+    result = CliRunner().invoke(app, ["train", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "was not submitted" in str(result.exception) and f"sbatch {tmp_path / 'run' / 'sbatch.sh'}" in str(result.exception)
+    detached = CliRunner().invoke(app, ["train", "--config", str(config), "--detach"])
+    assert detached.exit_code == 0 and "started job" in detached.output and "on slurm" in detached.output
