@@ -19,6 +19,9 @@ from mixforge.errors import ConfigError
 
 KINDS = {"mc": "multiple_choice", "multiple_choice": "multiple_choice", "cls": "classification",
          "classification": "classification", "qa": "generative", "generative": "generative"}
+MMLU_HEADER_HELP = ("Multiple-choice header: mixforge (default) or harness, lm-evaluation-harness's MMLU prompt "
+                    "('The following are multiple choice questions (with answers) about {subject}.', question "
+                    "stripped) to compare with published MMLU numbers.")
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -32,7 +35,7 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
 
 
 def parse_task_specs(specs: list[str], *, labels: dict[str, str], shots: int, seed: int, limit: int | None,
-                     chat: bool | None, text_fields: dict[str, str] | None = None):
+                     chat: bool | None, text_fields: dict[str, str] | None = None, mmlu_header: str = "mixforge"):
     """`KIND:NAME=PATH` strings (KIND: mc, cls or qa) -> EvalTasks."""
     from mixforge.eval.tasks import EvalTask
 
@@ -45,7 +48,7 @@ def parse_task_specs(specs: list[str], *, labels: dict[str, str], shots: int, se
         kind = KINDS[kind]
         common = {"limit": limit, "chat": chat}
         if kind == "multiple_choice":
-            tasks.append(EvalTask.multiple_choice(name, path=path, shots=shots, seed=seed, **common))
+            tasks.append(EvalTask.multiple_choice(name, path=path, shots=shots, seed=seed, header=mmlu_header, **common))
         elif kind == "classification":
             tasks.append(EvalTask.classification(name, path=path, labels=labels.get(name),
                                                  text_field=(text_fields or {}).get(name), **common))
@@ -79,6 +82,7 @@ def eval_command(
                                          "FIELD of raw records (e.g. domain=feedback)."),
     shots: int = typer.Option(0, help="Shots for multiple-choice tasks."),
     seed: int = typer.Option(0, help="Seed of the shot selection."),
+    mmlu_header: str = typer.Option("mixforge", help=MMLU_HEADER_HELP),
     limit: int | None = typer.Option(None, help="Evaluate only the first N records of each task."),
     chat: bool | None = typer.Option(None, "--chat/--no-chat", help="Use the chat template (default: when "
                                      "the tokenizer has one)."),
@@ -100,7 +104,7 @@ def eval_command(
         raise ConfigError("give at least one --task KIND:NAME=PATH or --lm-eval TASK",
                           hint="mixforge eval --model tiny-chat --task mc:general=mmlu_like.jsonl")
     tasks = parse_task_specs(task, labels=_pairs(labels, "--labels"), shots=shots, seed=seed, limit=limit,
-                             chat=chat, text_fields=_pairs(text_field, "--text-field"))
+                             chat=chat, text_fields=_pairs(text_field, "--text-field"), mmlu_header=mmlu_header)
     if tasks:
         result = evaluate(model, tasks, adapter=adapter, batch_size=batch_size, cache_dir=cache_dir,
                           use_cache=not no_cache)
@@ -143,6 +147,7 @@ def report_command(
     shots: int = typer.Option(0, help="Shots for the general task."),
     answer_format: str = typer.Option("letter", help="General task: score the choice letters (letter) or the "
                                       "choices' text (text)."),
+    mmlu_header: str = typer.Option("mixforge", help=MMLU_HEADER_HELP),
     general_metric: str | None = typer.Option(None, help="acc (default) or acc_norm (length-normalized)."),
     domain_metric: str | None = typer.Option(None, help="macro_f1 (default), accuracy or weighted_f1."),
     limit: int | None = typer.Option(None, help="Evaluate only the first N records of each task."),
@@ -165,7 +170,8 @@ def report_command(
     needs_eval = any(not p.endswith(".json") for _, p in named)
     if needs_eval and not (general and domain):
         raise ConfigError("--general and --domain are required unless every input is a results .json file")
-    tasks = [EvalTask.multiple_choice("general", path=general, shots=shots, answer_format=answer_format, limit=limit),
+    tasks = [EvalTask.multiple_choice("general", path=general, shots=shots, answer_format=answer_format, limit=limit,
+                                      header=mmlu_header),
              EvalTask.classification("domain", path=domain, labels=labels, text_field=text_field, limit=limit),
              ] if needs_eval else []
     results = {name: EvalResult.load(p) if p.endswith(".json") else evaluate(p, tasks, batch_size=batch_size)

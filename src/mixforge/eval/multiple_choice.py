@@ -7,6 +7,11 @@ The prompt (documented exactly, because lm-evaluation-harness must see the same 
     header          = "The following is a multiple choice question about {subject}." (subject's "_" -> " ";
                       "The following is a multiple choice question." without a subject), then a blank line,
                       in front of the first block only.
+    header="harness": lm-evaluation-harness's MMLU prompt (its `mmlu` tasks' description and doc_to_text):
+                      "The following are multiple choice questions (with answers) about {subject}." and each
+                      question stripped of surrounding whitespace. Plain, zero-shot, letters: the prompt and
+                      the continuations (" A", ...) are the harness's, character for character. Shots differ:
+                      the harness takes the first k of the dev split, mixforge k of the same subject by seed.
     chat (default when the tokenizer has a chat template): one user turn per block; each shot is followed by
         an assistant turn holding its answer; the template is applied with add_generation_prompt=True.
         Continuations: "A", "B", ... (answer_format="letter") or the choice's own text ("text").
@@ -35,16 +40,23 @@ from dataclasses import dataclass
 from mixforge.eval.generate import render_prompt, tok_encode, uses_chat
 from mixforge.eval.tasks import LETTERS, EvalTask, MCQuestion, TaskResult, parse_mc, read_records
 
+HEADERS = {  # header style -> (with a subject, without one)
+    "mixforge": ("The following is a multiple choice question about {subject}.",
+                 "The following is a multiple choice question."),
+    "harness": ("The following are multiple choice questions (with answers) about {subject}.",
+                "The following are multiple choice questions (with answers)."),
+}
 
-def header(subject: str | None) -> str:
-    if subject:
-        return f"The following is a multiple choice question about {subject.replace('_', ' ')}."
-    return "The following is a multiple choice question."
+
+def header(subject: str | None, style: str = "mixforge") -> str:
+    with_subject, without = HEADERS[style]
+    return with_subject.format(subject=subject.replace("_", " ")) if subject else without
 
 
-def question_block(q: MCQuestion) -> str:
+def question_block(q: MCQuestion, style: str = "mixforge") -> str:
     options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(q.choices))
-    return f"{q.question}\n{options}\nAnswer:"
+    question = q.question.strip() if style == "harness" else q.question
+    return f"{question}\n{options}\nAnswer:"
 
 
 def choice_strings(q: MCQuestion, answer_format: str) -> list[str]:
@@ -74,12 +86,13 @@ def build_prompt(
     answer_format: str = "letter",
     system_prompt: str | None = None,
     prompt_style: str = "mmlu",
+    header_style: str = "mixforge",
 ) -> MCPrompt:
     if prompt_style == "question":  # cloze: the bare question; the choices' text are the continuations
         blocks = [s.question for s in shots] + [q.question]
     else:
-        blocks = [question_block(s) for s in shots] + [question_block(q)]
-        blocks[0] = f"{header(q.subject)}\n\n{blocks[0]}"
+        blocks = [question_block(s, header_style) for s in shots] + [question_block(q, header_style)]
+        blocks[0] = f"{header(q.subject, header_style)}\n\n{blocks[0]}"
     answers = [choice_strings(s, answer_format)[s.answer] for s in shots]
     choices = tuple(choice_strings(q, answer_format))
     if uses_chat(tokenizer, chat):
@@ -284,7 +297,7 @@ def task_prompts(tokenizer, task: EvalTask, questions: Sequence[MCQuestion]) -> 
         pool = []
     shots = select_shots(questions, pool, task.shots, task.seed)
     return [build_prompt(tokenizer, q, s, chat=task.chat, answer_format=task.answer_format,
-                         system_prompt=task.system_prompt, prompt_style=task.prompt_style)
+                         system_prompt=task.system_prompt, prompt_style=task.prompt_style, header_style=task.header)
             for q, s in zip(questions, shots, strict=True)]
 
 

@@ -65,6 +65,12 @@ class EvalTask(BaseModel):
         "alone, each choice's text scored as the answer (cloze style, as lm-eval's *_continuation tasks; needs "
         "answer_format='text')."
     )
+    header: Literal["mixforge", "harness"] = Field(
+        "mixforge", description="The line above the first question (prompt_style 'mmlu'). mixforge: 'The following "
+        "is a multiple choice question about {subject}.'; harness: lm-evaluation-harness's MMLU prompt, 'The "
+        "following are multiple choice questions (with answers) about {subject}.' and the question stripped, so "
+        "scores compare with published MMLU numbers."
+    )
     # ---- classification --------------------------------------------------------------------------------------
     labels: str | tuple[str, ...] | None = Field(
         None, description="The label set (a file, one label a line, or a list); generation is constrained to it."
@@ -85,6 +91,8 @@ class EvalTask(BaseModel):
         problems = []
         if self.prompt_style == "question" and self.answer_format != "text":
             problems.append("prompt_style 'question' shows no options, so it needs answer_format='text'")
+        if self.prompt_style == "question" and self.header != "mixforge":
+            problems.append("header: prompt_style 'question' has no header line")
         if self.kind != "multiple_choice" and (self.shots or self.shots_path):
             problems.append(f"shots: only multiple-choice tasks take shots (task {self.name!r} is {self.kind})")
         if self.kind == "multiple_choice" and self.text_field:
