@@ -106,15 +106,26 @@ def atomic_directory(out: str | os.PathLike[str]) -> Iterator[Path]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
     try:
         yield tmp
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
+        replace_directory(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def replace_directory(new: str | os.PathLike[str], out: str | os.PathLike[str]) -> None:
+    """Put the finished folder `new` (a sibling of `out`) in the place of `out`: the old folder is renamed
+    aside, the new one renamed in, then the old one deleted; if the second rename fails the old one goes back.
+    (For writers that cannot use `atomic_directory`, e.g. every rank writing its shard into one folder.)"""
+    new, out = Path(new), Path(out)
+    old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+    if out.exists():
+        os.replace(out, old)
+    try:
+        os.replace(new, out)
     except BaseException:
         if old.exists() and not out.exists():
-            os.replace(old, out)  # the new folder did not make it: the old one goes back
-        shutil.rmtree(tmp, ignore_errors=True)
+            os.replace(old, out)
         raise
     shutil.rmtree(old, ignore_errors=True)

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from mixforge.errors import ConfigError
+from mixforge.io.atomic import replace_directory
 from mixforge.train import checkpoint as ckpt
 from mixforge.train.losses import TokenLoss, liger_available
 
@@ -219,9 +220,7 @@ def save_checkpoint(root: str | os.PathLike[str], *, step: int, train_model: nn.
         torch.save({"scheduler": scheduler.state_dict(), "rng": ckpt.rng_state(), "world_size": world.size},
                    tmp / ckpt.TRAINER_FILE)
         (tmp / ckpt.STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=1, default=str))  # last
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        replace_directory(tmp, final)  # the previous checkpoint of this step stays until the new one is in place
         ckpt.prune(root, keep)
     barrier(world)
     return final

@@ -14,6 +14,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     from mixforge.config import parse_run_config
+    from mixforge.io.atomic import write_json_atomic
     from mixforge.train.recipe import run
 
     args = sys.argv[1:] if argv is None else argv
@@ -25,8 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     if int(os.environ.get("RANK", "0")) == 0:
-        out = Path(cfg.output_path) / "result.json"
-        out.write_text(json.dumps(result.__dict__, indent=1, default=str))
+        write_json_atomic(Path(cfg.output_path) / "result.json", result.__dict__, default=str)  # read by job watchers
     return 0 if result.status in ("succeeded", "stopped") else 1
 
 
