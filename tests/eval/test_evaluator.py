@@ -15,10 +15,10 @@ from mixforge.eval.evaluator import evaluate
 from mixforge.eval.tasks import EvalResult, EvalTask
 
 
-def test_the_issue_snippet_runs_on_a_tiny_preset(task_files, capsys):
+def test_the_issue_snippet_runs_on_a_tiny_preset(answer_b_model, task_files, capsys):
     from mixforge import EvalTask, Evaluator
 
-    ev = Evaluator(model="tiny-chat")
+    ev = Evaluator(model=str(answer_b_model))  # a tiny model trained to answer B: its accuracy is known
     result = ev.evaluate([
         EvalTask.multiple_choice("general", path=str(task_files["mc"]), shots=0),
         EvalTask.classification("domain", path=str(task_files["cls"]), labels=str(task_files["labels"])),
@@ -26,7 +26,8 @@ def test_the_issue_snippet_runs_on_a_tiny_preset(task_files, capsys):
     print(result.table())
     table = capsys.readouterr().out
     assert "general" in table and "macro_f1" in table
-    assert 0 <= result["general"].metrics["acc"] <= 1 and len(result["domain"].examples) == 6
+    assert result["general"].metrics["acc"] == ANSWERS.count("B") / len(ANSWERS)
+    assert len(result["domain"].examples) == 6
 
 
 def test_results_are_cached_and_a_second_run_loads_no_model(answer_b_model, task_files, tmp_path, monkeypatch):

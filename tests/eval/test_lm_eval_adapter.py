@@ -3,7 +3,11 @@ multiple-choice task gives exactly the same accuracy through both tools."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+import torch
 import yaml
 from conftest import ANSWERS
 
@@ -42,6 +46,27 @@ def test_always_b_model_through_lm_eval(answer_b_model, task_files, tmp_path):
     assert result.metrics["acc"] == ANSWERS.count("B") / len(ANSWERS)
 
 
+def _harness_accuracy(model_dir, path, limit: int) -> float:
+    """Accuracy as the harness scores that YAML, computed here by hand: for each question, the choice whose
+    " choice" continuation of "question\nAnswer:" has the highest summed log-probability (no special tokens)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+
+    def logp(context: str, continuation: str) -> float:
+        whole = tok(context + continuation, add_special_tokens=False).input_ids
+        start = len(tok(context, add_special_tokens=False).input_ids)
+        with torch.no_grad():
+            logits = model(torch.tensor([whole])).logits.log_softmax(-1)[0]
+        return sum(logits[i - 1, whole[i]].item() for i in range(start, len(whole)))
+
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()][:limit]
+    right = [max(range(len(r["choices"])), key=lambda j, r=r: logp(f"{r['question']}\nAnswer:", " " + r["choices"][j]))
+             == "ABCD".index(r["answer"]) for r in rows]
+    return sum(right) / len(right)
+
+
 def test_any_harness_task_from_a_local_yaml(tiny_model_dir, task_files, tmp_path):
     """A hand-written harness task (not exported by mixforge) over a local JSONL runs through run_lm_eval."""
     from mixforge.eval.lm_eval_adapter import run_lm_eval
@@ -54,7 +79,7 @@ def test_any_harness_task_from_a_local_yaml(tiny_model_dir, task_files, tmp_path
         "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
     }))
     out = run_lm_eval(str(tiny_model_dir), ["local_mc"], include_path=tmp_path, include_defaults=False, limit=4)
-    assert 0.0 <= out["results"]["local_mc"]["acc,none"] <= 1.0
+    assert out["results"]["local_mc"]["acc,none"] == pytest.approx(_harness_accuracy(tiny_model_dir, task_files["mc"], 4))
     assert out["n-samples"]["local_mc"]["effective"] == 4
 
 

@@ -22,11 +22,11 @@ def rows(n: int, offset: int = 0) -> list[dict]:
 
 
 def test_trained_lora_run_evaluates_and_reports(tiny_model_dir, task_files, tmp_path):
-    recipe = pytest.importorskip("mixforge.train.recipe")
     from mixforge.config import RunConfig, parse_overrides
     from mixforge.eval.evaluator import evaluate, split_adapter
     from mixforge.eval.report import forgetting_report
     from mixforge.eval.tasks import EvalTask
+    from mixforge.train.recipe import run
 
     train = write_jsonl(tmp_path / "train.jsonl", rows(48))
     test = write_jsonl(tmp_path / "test.jsonl", rows(9, offset=100))
@@ -36,7 +36,7 @@ def test_trained_lora_run_evaluates_and_reports(tiny_model_dir, task_files, tmp_
                                                "learning_rate": 3e-2, "lora_rank": 8,
                                                "lr_scheduler": "constant"}),
                     tracking={"enabled": False})
-    result = recipe.run(cfg, show_progress=False)
+    result = run(cfg, show_progress=False)
     final = result.final_path
     assert split_adapter(final, None) == (str(tiny_model_dir), final)  # the adapter names its base
 
