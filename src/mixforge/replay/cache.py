@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mixforge.fingerprint import json_sha256
+
 CACHE_VERSION = "1"  # bumped whenever generation or filtering changes what a key produces
 
 
@@ -30,7 +32,7 @@ def cache_key(*, fingerprint: str, mode: str, prompts_hash: str, settings: dict[
     """The key of one generation (see the module docstring)."""
     payload = {"version": CACHE_VERSION, "generator": fingerprint, "mode": mode, "prompts": prompts_hash,
                "settings": settings, "seed": seed}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+    return json_sha256(payload)[:24]
 
 
 def default_dir(key: str) -> Path:

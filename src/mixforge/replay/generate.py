@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mixforge.errors import ConfigError, DataError
+from mixforge.io.jsonl import read_jsonl
 from mixforge.replay.backends import Backend, BackendName, Completion, choose_backend, load_backend
 from mixforge.replay.cache import cache_key, default_dir, prompts_hash
 from mixforge.replay.filters import REASONS, Generation, ReplayFilters, ReplayJudge
@@ -296,8 +297,7 @@ def _shard_paths(out: Path, index: int) -> tuple[Path, Path]:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    return [row for _, row in read_jsonl(path)]
 
 
 def _as_generation(record: dict) -> Generation:

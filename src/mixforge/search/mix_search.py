@@ -17,7 +17,6 @@ already trained with the same mix and settings (see trials.py) and continues a k
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from typing import Any
 
 from mixforge.config import RunConfig
 from mixforge.errors import ConfigError
+from mixforge.fingerprint import json_sha256
 from mixforge.search.pareto import pareto_front
 from mixforge.search.recommend import recommend
 from mixforge.search.trials import (
@@ -198,7 +198,7 @@ def evaluate_trial(plan: TrialPlan, trained_record: dict[str, Any], tasks, base_
     from mixforge.eval.evaluator import evaluate
     from mixforge.eval.report import compare
 
-    eval_key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    eval_key = json_sha256(settings)[:16]
     existing = read_json(plan.directory / TRIAL_FILE)
     if existing and existing.get("key") == plan.key and existing.get("eval_key") == eval_key \
             and existing.get("trained_at") == trained_record["trained_at"]:

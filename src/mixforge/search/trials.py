@@ -17,7 +17,6 @@ at once where the runtime spreads them over a cluster (Ray, Kubernetes, Slurm).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -28,6 +27,7 @@ from typing import Any
 
 from mixforge.config import RunConfig
 from mixforge.errors import ConfigError, MixforgeError
+from mixforge.fingerprint import json_sha256
 from mixforge.mix.config import DataMixingConfig
 
 TRAINED_FILE = "trained.json"
@@ -87,7 +87,7 @@ def trial_key(cfg: RunConfig) -> str:
     """A hash of what decides a trial's weights (not where it writes, how it is tracked or where it runs)."""
     decided = cfg.model_dump(mode="json", exclude={"output_path", "job_name", "tracking", "runtime"})
     decided["data_path"], decided["validation_path"] = _file_stamp(cfg.data_path), _file_stamp(cfg.validation_path)
-    return hashlib.sha256(json.dumps(decided, sort_keys=True).encode()).hexdigest()[:16]
+    return json_sha256(decided)[:16]
 
 
 def trial_name(customer_percent: float, categories: Mapping[str, float] | None, key: str, *,

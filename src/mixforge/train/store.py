@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mixforge.fingerprint import canonical_record, file_sha256, records_sha256
+from mixforge.fingerprint import canonical_record, file_sha256, json_sha256, records_sha256
 from mixforge.train import tokenize as tokenize_module
 from mixforge.train.tokenize import IGNORE, TokenizedPair, tokenize_chat_batch, tokenize_record
 
@@ -221,7 +221,7 @@ def store_key(*, data: str, tokenizer: str, chat_template: str | None, max_seq_l
 
 
 def key_digest(key: dict) -> str:
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+    return json_sha256(key)[:32]
 
 
 def default_root() -> Path:
