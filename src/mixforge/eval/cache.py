@@ -19,7 +19,7 @@ from typing import Any
 
 from mixforge.eval.tasks import TaskResult
 from mixforge.fingerprint import file_sha256, json_sha256
-from mixforge.io.atomic import write_json_atomic, write_text_atomic  # noqa: F401 - mixforge.search imports them here
+from mixforge.io.atomic import write_json_atomic
 
 CACHE_VERSION = "1"
 # files that define a checkpoint's behaviour (anything else in the folder, e.g. logs, is ignored)

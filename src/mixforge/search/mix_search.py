@@ -194,9 +194,9 @@ def evaluate_trial(plan: TrialPlan, trained_record: dict[str, Any], tasks, base_
     """The trial's record (trial.json): scores with paired-bootstrap intervals against the base (the forgetting
     report's `compare`), the training signals, and the cost. Reused when the same training was evaluated with
     the same settings."""
-    from mixforge.eval.cache import write_json_atomic
     from mixforge.eval.evaluator import evaluate
     from mixforge.eval.report import compare
+    from mixforge.io.atomic import write_json_atomic
 
     eval_key = json_sha256(settings)[:16]
     existing = read_json(plan.directory / TRIAL_FILE)
@@ -276,7 +276,7 @@ def write_recommended_config(source: str | Path | RunConfig, cfg: RunConfig, tri
     import yaml
 
     from mixforge.config import parse_run_config
-    from mixforge.eval.cache import write_text_atomic
+    from mixforge.io.atomic import write_text_atomic
     from mixforge.search.trials import trial_mixing
 
     if isinstance(source, RunConfig):
@@ -308,9 +308,9 @@ def write_recommended_config(source: str | Path | RunConfig, cfg: RunConfig, tri
 # ---------------------------------------------------------------------------------------------------------
 def _write_outputs(cfg: RunConfig, config_label: str, out: Path, base_result, trials, pareto, rec, validation, *, steps, target, store,
                    eval_settings, general_metric, domain_metric, n_resamples, seed, seconds) -> dict[str, Any]:
-    from mixforge.eval.cache import write_json_atomic
     from mixforge.eval.report import forgetting_report
     from mixforge.eval.tasks import EvalResult
+    from mixforge.io.atomic import write_json_atomic
     from mixforge.search.report import log_search_to_mlflow, pareto_plot, write_search_html
 
     everything = trials + ([validation] if validation else [])

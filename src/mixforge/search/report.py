@@ -78,7 +78,7 @@ def trial_rows(search: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def write_search_html(path: Path, search: Mapping[str, Any], png: bytes) -> Path:
-    from mixforge.eval.cache import write_text_atomic
+    from mixforge.io.atomic import write_text_atomic
 
     e = html.escape
     head, body = trial_rows(search)
@@ -123,7 +123,7 @@ def log_search_to_mlflow(search: Mapping[str, Any], *, tracking_uri: str, experi
     cost as metrics). The ids are kept in `state_file`, so a resumed search adds children to the same parent."""
     import mlflow
 
-    from mixforge.eval.cache import write_json_atomic
+    from mixforge.io.atomic import write_json_atomic
 
     state = json.loads(state_file.read_text(encoding="utf-8")) if state_file.is_file() else {}
     children: dict[str, str] = dict(state.get("children", {}))

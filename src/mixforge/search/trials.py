@@ -147,7 +147,7 @@ def _fresh_start(plan: TrialPlan) -> None:
 
 def _record_trained(plan: TrialPlan, *, final_path: str, seconds: float, mlflow_run_id: str | None,
                     runtime: str) -> dict[str, Any]:
-    from mixforge.eval.cache import write_json_atomic
+    from mixforge.io.atomic import write_json_atomic
 
     record = {"name": plan.name, "key": plan.key, "final_path": final_path, "train_seconds": round(seconds, 2),
               "mlflow_run_id": mlflow_run_id, "runtime": runtime, "trained_at": time.time()}
