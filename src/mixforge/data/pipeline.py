@@ -164,8 +164,13 @@ class _Model:
 def _load_model(model: str | None, max_seq_len: int | None) -> _Model | None:
     if model is None:
         return None
+    from mixforge.data.validate import read_model_files
     from mixforge.models.registry import load_tokenizer, model_info
 
+    found = read_model_files(model)  # a local folder: its files, without importing torch
+    if found is not None:
+        info, tokenizer = found
+        return _Model(str(model), info.reserved_strings, max_seq_len or info.max_seq_len, tokenizer)
     info = model_info(model, with_lora_targets=False)
     return _Model(str(model), info.reserved_strings, max_seq_len or info.max_seq_len, load_tokenizer(info.path))
 
