@@ -4,6 +4,10 @@ dedup of 100,000 rows. Prints rows/s and peak RSS per stage.
 
     .venv/bin/python bench/data_pipeline.py                 # 33k (without, then with filters) + 1M + fuzzy 100k
     .venv/bin/python bench/data_pipeline.py --rows 33000 --skip-million --skip-fuzzy
+    .venv/bin/python bench/data_pipeline.py --skip-million --skip-fuzzy     # the side-by-side line first
+
+Side by side (issue 15): the whole `mixforge data prepare` process with a realistic tokenizer (49k BPE, ChatML)
+against the closed product's pipeline, simulated in a process of its own (run_closed); target at least 2x.
 
 Each measurement runs in a fresh process (RSS peaks do not carry over). The anchor (FACTS.md): the Nova
 Forge SDK's local pipeline took 6.1 s end to end on the 33k set without its import, peak 348 MiB, and
@@ -130,6 +134,65 @@ def run_fuzzy(path: str, rows: int) -> None:
           f"peak RSS {_peak_mib():,.0f} MiB")
 
 
+# ---- side by side: whole processes, the closed product's pipeline simulated -----------------------------------
+CLOSED_ANCHOR = "measured on a quiet machine (FACTS.md): 10.5 s, 347 MiB whole process"
+_KEYWORDS = ("System:", "Assistant:", "User:", "Bot:", "[EOS]", "<image>", "<video>")
+
+
+def run_closed(path: str, out: str) -> None:
+    """The closed product's local pipeline, as measured (FACTS.md), without its own SDK: the whole file becomes a
+    Python list, every row is wrapped in the Bedrock conversation format, every text is checked for reserved
+    keywords (problems reported, rows still saved), then all rows are written. Its SDK's import (3.4-5 s: boto3,
+    sagemaker) is not reproduced here, only pandas', so this simulation is faster than the real thing."""
+    import pandas  # noqa: F401 - the walkthrough's loader imports it
+
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    records = [{"schemaVersion": "bedrock-conversation-2024", "system": [],
+                "messages": [{"role": "user", "content": [{"text": r["question"]}]},
+                             {"role": "assistant", "content": [{"text": r["answer"]}]}]} for r in rows]
+    problems = sum(1 for r in records for m in r["messages"] for c in m["content"]
+                   if any(k in c["text"] for k in _KEYWORDS))
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with open(Path(out) / "train.jsonl", "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    print(f"closed (simulated): {len(records):,} rows, {problems:,} with keyword problems (saved anyway)")
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one whole process, start to exit."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - t0
+    if proc.returncode:
+        raise SystemExit(f"{cmd} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return seconds, int(proc.stderr.strip().splitlines()[-1]) / 1024
+
+
+def side_by_side(path: Path, work: Path, env: dict[str, str], repeats: int = 3) -> None:
+    """`mixforge data prepare` with a realistic tokenizer (49k byte-level BPE, ChatML; bench/data_scale.py builds
+    it) against the closed product's pipeline, whole processes, best of `repeats`."""
+    from data_scale import build_model
+
+    model = str(build_model())
+    cli = [sys.executable, "-m", "mixforge", "data", "prepare", str(path), "--map",
+           "question=question,answer=answer,id=id", "--model", model]
+    runs = {
+        "mixforge data prepare (no filters)": cli + ["--out", str(work / "sbs_mixforge"), "--no-quality",
+                                                      "--dedup", "none"],
+        "mixforge data prepare (default filters)": cli + ["--out", str(work / "sbs_mixforge_filters")],
+        "closed product's data work (simulated)": [sys.executable, __file__, "--_child", "closed", str(path),
+                                                   str(work / "sbs_closed")],
+    }
+    best = {name: min((_timed(cmd, env) for _ in range(repeats)), key=lambda r: r[0]) for name, cmd in runs.items()}
+    print(f"\nside by side, {path.name}, whole process (best of {repeats}); closed product {CLOSED_ANCHOR}")
+    for name, (seconds, rss) in best.items():
+        print(f"  {name:<42}{seconds:>7.2f} s  peak {rss:>6,.0f} MiB  {10.5 / seconds:>5.2f}x the closed product")
+    print("  (the simulation is a lower bound on the closed product: its SDK import and its own validation are "
+          "not reproduced)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=33_000)
@@ -138,6 +201,7 @@ def main() -> None:
     p.add_argument("--max-seq-len", type=int, default=4_096, help="token limit of the length check")
     p.add_argument("--skip-million", action="store_true")
     p.add_argument("--skip-fuzzy", action="store_true")
+    p.add_argument("--skip-side-by-side", action="store_true", help="skip the whole-process comparison")
     p.add_argument("--million-filters", action="store_true", help="also run the 1M rows with the default filters")
     p.add_argument("--workdir", default=None)
     p.add_argument("--_child", nargs="*", help=argparse.SUPPRESS)
@@ -146,11 +210,19 @@ def main() -> None:
         kind, path, rest = args._child[0], args._child[1], args._child[2:]
         if kind == "prepare":
             run_prepare(path, rest[0], int(rest[1]), rest[2] == "1")
+        elif kind == "closed":
+            run_closed(path, rest[0])
         else:
             run_fuzzy(path, int(rest[0]))
         return
     work = Path(args.workdir or tempfile.mkdtemp(prefix="mixforge-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    if not args.skip_side_by_side:
+        path = work / f"medreason_{args.rows}.jsonl"
+        if not path.exists():
+            generate(path, args.rows)
+        side_by_side(path, work, env)
     jobs = [("prepare", args.rows, False), ("prepare", args.rows, True)]
     if not args.skip_million:
         jobs.append(("prepare", args.million, False))
@@ -166,7 +238,6 @@ def main() -> None:
             print(f"generated {path} ({rows:,} rows) in {time.perf_counter() - t0:.1f} s")
         extra = ([str(work / f"out_{rows}"), str(args.max_seq_len), str(int(filters))] if kind == "prepare"
                  else [str(rows)])
-        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
         subprocess.run([sys.executable, __file__, "--_child", kind, str(path), *extra], check=True, env=env)
 
 
