@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from mixforge.config import RunConfig
 from mixforge.errors import ConfigError
+from mixforge.fingerprint import records_sha256
 from mixforge.methods import RECORD_KIND, uses_lora
 from mixforge.progress import progress_bar
 from mixforge.train import checkpoint as ckpt
@@ -226,9 +227,10 @@ def evaluate(model, ref, val: dict[str, list[Tokenized]], *, micro: int, batches
 def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C901 - a recipe reads top to bottom
     import numpy as np
 
+    from mixforge.mix.catalog import read_source_rows
     from mixforge.mix.sampler import MixSampler, SourceIndex
     from mixforge.models.registry import load_tokenizer, model_info
-    from mixforge.train.mixing import generate_self_sources, heldout_path, mixing_config, read_general
+    from mixforge.train.mixing import generate_self_sources, heldout_path, mixing_config
 
     # ---- settings --------------------------------------------------------------------------------------
     o = cfg.overrides
@@ -256,7 +258,8 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     domain_records = read_records(cfg.data_path)
     if not domain_records:
         raise ConfigError(f"data_path: {cfg.data_path} holds no records")
-    general_records = read_general(general)
+    general_rows = {name: list(read_source_rows(src)) for name, src in general.items()}  # (file row, record)
+    general_records = {name: [record for _, record in rows] for name, rows in general_rows.items()}
     locations = {DOMAIN: cfg.data_path, **{name: src.location for name, src in general.items()}}
 
     # ---- model and tokenizer ------------------------------------------------------------------------------
@@ -295,10 +298,11 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     sources = {name: SourceIndex(num_records=len(items),
                                  tokens=np.array([_length(t) for t in items], dtype=np.int64),
                                  loss_tokens=np.array([_loss_tokens(t) for t in items], dtype=np.int64),
-                                 fingerprint=_fingerprint(records), location=locations[name],
-                                 rows=np.arange(1, len(items) + 1))  # JSONL line of each record, for `mix trace`
-               for name, items, records in [(DOMAIN, tokenized[DOMAIN], domain_records),
-                                            *[(n, tokenized[n], general_records[n]) for n in general]]}
+                                 fingerprint=records_sha256(records)[0], location=locations[name],
+                                 rows=np.asarray(rows, dtype=np.int64))  # the reader's file rows, for `mix trace`
+               for name, items, records, rows in [
+                   (DOMAIN, tokenized[DOMAIN], domain_records, range(1, len(domain_records) + 1)),  # prepared: 1 a line
+                   *[(n, tokenized[n], general_records[n], [r for r, _ in general_rows[n]]) for n in general]]}
     # token units: the step is a token budget (global_batch_tokens, or records x max_seq_len)
     budget = o.global_batch_size if o.mix_unit == "examples" else (o.global_batch_tokens or o.global_batch_size * seq_len)
     sampler = MixSampler(sources, schedule, global_batch_size=budget, world_size=world.size, rank=world.rank,
@@ -490,16 +494,6 @@ def _loss_tokens(item) -> int:
 def _truncated(item) -> bool:
     return bool(item.chosen.truncated or item.rejected.truncated) if isinstance(item, TokenizedPair) \
         else bool(item.truncated)
-
-
-def _fingerprint(records: list[dict]) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for r in records:
-        h.update(json.dumps(r, sort_keys=True, ensure_ascii=False).encode())
-        h.update(b"\n")
-    return h.hexdigest()
 
 
 def _check_manifest(out: Path, sampler, mix, *, force: bool, self_replay: dict | None = None) -> None:
