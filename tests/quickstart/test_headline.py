@@ -20,8 +20,8 @@ pytestmark = pytest.mark.slow
 
 SHORT = {"steps": 150, "batch_size": 16, "learning_rate": 2e-3, "eval_limit": 80, "split": "dev"}
 # seed -> (domain-only retention, curated retention), measured with SHORT
-MEASURED: dict[int, tuple[float, float]] = {0: (0.397, 0.890), 1: (0.493, 0.890)}
-MARGIN = 0.2  # the measured gaps: 0.49 and 0.40
+MEASURED: dict[int, tuple[float, float]] = {0: (0.397, 0.890), 1: (0.493, 0.890), 2: (0.438, 0.795)}
+MARGIN = 0.2  # the measured gaps: 0.49, 0.40, 0.36
 
 
 def short_run(output, seed: int) -> dict:
