@@ -1,7 +1,7 @@
 """The training recipe: `run(cfg)` reads top to bottom.
 
-    settings -> data (domain + general replay sources) -> model (+ LoRA) -> tokenize -> mixer -> optimizer
-    -> resume -> tracker -> verify -> loop (mixed steps, forgetting curve, checkpoints) -> final save
+    settings -> data (domain + general replay sources) -> tokenize (on-disk token stores) -> model (+ LoRA) -> mixer
+    -> optimizer -> resume -> tracker -> verify -> loop (mixed steps, forgetting curve, checkpoints) -> final save
 
 One recipe serves SFT (loss on assistant tokens), continued pre-training (loss on every token) and DPO
 (preference loss on the domain pairs; the general replay records keep an SFT loss so mixing still protects
@@ -31,7 +31,6 @@ import torch.nn.functional as F
 
 from mixforge.config import RunConfig
 from mixforge.errors import ConfigError
-from mixforge.fingerprint import records_sha256
 from mixforge.methods import RECORD_KIND, uses_lora
 from mixforge.progress import progress_bar
 from mixforge.train import checkpoint as ckpt
@@ -50,7 +49,8 @@ from mixforge.train.distributed import (
     wrap_model,
 )
 from mixforge.train.replay_loss import kl_to_base_sum
-from mixforge.train.tokenize import IGNORE, Tokenized, TokenizedPair, tokenize_preference, tokenize_record
+from mixforge.train.store import TokenStore, prepared_data, source_data, token_store
+from mixforge.train.tokenize import IGNORE, Tokenized, TokenizedPair
 
 DOMAIN = "customer"  # the source name of the user's own data, as in customer_data_percent
 
@@ -83,16 +83,6 @@ class StopFlag:
         if self.requested:  # a second Ctrl-C stops at once
             raise KeyboardInterrupt
         self.requested = True
-
-
-# ---------------------------------------------------------------------------------------------------------
-# data
-# ---------------------------------------------------------------------------------------------------------
-def read_records(path: str) -> list[dict]:
-    """Prepared canonical records (JSONL written by `mixforge data prepare`)."""
-    from mixforge.data.load import read_prepared
-
-    return list(read_prepared(path))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -227,8 +217,7 @@ def evaluate(model, ref, val: dict[str, list[Tokenized]], *, micro: int, batches
 def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C901 - a recipe reads top to bottom
     import numpy as np
 
-    from mixforge.mix.catalog import read_source_rows
-    from mixforge.mix.sampler import MixSampler, SourceIndex
+    from mixforge.mix.sampler import MixSampler
     from mixforge.models.registry import load_tokenizer, model_info
     from mixforge.train.mixing import generate_self_sources, heldout_path, mixing_config
 
@@ -255,18 +244,38 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     # self-generated replay (general_data: self): the base model writes those records now, or the cache has them
     general, self_replay = generate_self_sources(mix, general, model=cfg.model, device=world.device,
                                                  main=world.main, show_progress=show_progress)
-    domain_records = read_records(cfg.data_path)
-    if not domain_records:
-        raise ConfigError(f"data_path: {cfg.data_path} holds no records")
-    general_rows = {name: list(read_source_rows(src)) for name, src in general.items()}  # (file row, record)
-    general_records = {name: [record for _, record in rows] for name, rows in general_rows.items()}
     locations = {DOMAIN: cfg.data_path, **{name: src.location for name, src in general.items()}}
 
-    # ---- model and tokenizer ------------------------------------------------------------------------------
+    # ---- tokenizer ------------------------------------------------------------------------------------------
     tokenizer = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
     info = model_info(cfg.model, trust_remote_code=cfg.trust_remote_code, with_lora_targets=False)
     seq_len = min(o.max_seq_len or info.max_seq_len, info.max_seq_len)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    # ---- tokenize every record once, into on-disk token stores (store.py) -------------------------------
+    # Keyed by data, tokenizer, template and max_seq_len: later runs, resumes and the other ranks reuse them.
+    # Before the model, so that the forked tokenizing workers do not carry its weights.
+    def tok(data, *, pairs: bool = False, data_key: str | None = None) -> TokenStore:
+        return token_store(tokenizer, data, max_seq_len=seq_len, pairs=pairs, data_key=data_key, rank=world.rank)
+
+    tokenized: dict[str, TokenStore] = {DOMAIN: tok(prepared_data(cfg.data_path), pairs=kind == "preference")}
+    if not len(tokenized[DOMAIN]):
+        raise ConfigError(f"data_path: {cfg.data_path} holds no records")
+    for name, src in general.items():
+        reader, key = source_data(src)
+        tokenized[name] = tok(reader, data_key=key)
+    truncated = {name: int(np.count_nonzero(items.truncated)) for name, items in tokenized.items()}
+    val: dict[str, TokenStore] = {}
+    if cfg.validation_path and kind != "preference":
+        val[DOMAIN] = tok(prepared_data(cfg.validation_path))
+    # the forgetting curve watches the general sources even when nothing is mixed in (domain-only runs are
+    # where forgetting shows): then the default mix's sources, for validation only
+    watched = general or mixing_config(None, enabled=True, model=cfg.model, method=cfg.method).general_sources()
+    for name, src in watched.items():
+        if (held := heldout_path(src)) is not None:
+            val[name] = tok(prepared_data(held))
+
+    # ---- model ------------------------------------------------------------------------------------------------
     model = build_model(cfg, world)
     ref = reference_model(cfg, model, world)
     # what the loop calls: the loss inside forward (losses.py), under DDP or FSDP shards with several processes;
@@ -274,35 +283,9 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     train_model = wrap_model(model, strategy=strategy, world=world, loss_chunk_size=o.loss_chunk_size,
                              loss_kernel=o.loss_kernel, cpu_offload=fsdp_cpu_offload, compile=o.compile)
 
-    # ---- tokenize every record once (token counts feed the mixer's token units) -----------------------
-    def tok(records: list[dict], as_preference: bool) -> list:
-        if as_preference:
-            return [tokenize_preference(tokenizer, r, max_seq_len=seq_len) for r in records]
-        return [tokenize_record(tokenizer, r, max_seq_len=seq_len) for r in records]
-
-    tokenized: dict[str, list] = {DOMAIN: tok(domain_records, kind == "preference")}
-    for name, records in general_records.items():
-        tokenized[name] = tok(records, False)
-    truncated = {name: sum(1 for t in items if _truncated(t)) for name, items in tokenized.items()}
-    val: dict[str, list[Tokenized]] = {}
-    if cfg.validation_path and kind != "preference":
-        val[DOMAIN] = tok(read_records(cfg.validation_path), False)
-    # the forgetting curve watches the general sources even when nothing is mixed in (domain-only runs are
-    # where forgetting shows): then the default mix's sources, for validation only
-    watched = general or mixing_config(None, enabled=True, model=cfg.model, method=cfg.method).general_sources()
-    for name, src in watched.items():
-        if (held := heldout_path(src)) is not None:
-            val[name] = tok(read_records(held), False)
-
     # ---- the mixer: exact shares in every optimizer step -----------------------------------------------
-    sources = {name: SourceIndex(num_records=len(items),
-                                 tokens=np.array([_length(t) for t in items], dtype=np.int64),
-                                 loss_tokens=np.array([_loss_tokens(t) for t in items], dtype=np.int64),
-                                 fingerprint=records_sha256(records)[0], location=locations[name],
-                                 rows=np.asarray(rows, dtype=np.int64))  # the reader's file rows, for `mix trace`
-               for name, items, records, rows in [
-                   (DOMAIN, tokenized[DOMAIN], domain_records, range(1, len(domain_records) + 1)),  # prepared: 1 a line
-                   *[(n, tokenized[n], general_records[n], [r for r, _ in general_rows[n]]) for n in general]]}
+    # token counts, loss-token counts and JSONL rows (for `mix trace`) come straight from the stores' columns
+    sources = {name: items.source_index(locations[name]) for name, items in tokenized.items()}
     # token units: the step is a token budget (global_batch_tokens, or records x max_seq_len)
     budget = o.global_batch_size if o.mix_unit == "examples" else (o.global_batch_tokens or o.global_batch_size * seq_len)
     sampler = MixSampler(sources, schedule, global_batch_size=budget, world_size=world.size, rank=world.rank,
@@ -479,21 +462,6 @@ def _split(step_records: list[tuple[str, int]], tokenized: dict[str, list], kind
         what = "pairs" if isinstance(item, TokenizedPair) else "replay" if replay_apart and source != DOMAIN else "sft"
         by_kind[what].append(item)
     return by_kind
-
-
-def _length(item) -> int:
-    return len(item.chosen.input_ids) + len(item.rejected.input_ids) if isinstance(item, TokenizedPair) \
-        else len(item.input_ids)
-
-
-def _loss_tokens(item) -> int:
-    return item.chosen.loss_tokens + item.rejected.loss_tokens if isinstance(item, TokenizedPair) \
-        else item.loss_tokens
-
-
-def _truncated(item) -> bool:
-    return bool(item.chosen.truncated or item.rejected.truncated) if isinstance(item, TokenizedPair) \
-        else bool(item.truncated)
 
 
 def _check_manifest(out: Path, sampler, mix, *, force: bool, self_replay: dict | None = None) -> None:
