@@ -60,7 +60,8 @@ ARMS: dict[str, Arm] = {
     "self-kl": Arm("self-kl", 50.0, "self", replay_loss="kl"),
 }
 DEFAULT_ARMS = ("domain-only", "curated", "self")
-# Chosen on the dev half (assets/README.md, "Quickstart settings"); the same budget for every arm.
+# Provisional, from the dev half (assets/README.md, "Quickstart settings"): 400 x 32 fits three arms in 10 min
+# and shows the forgetting, but learns the domain too little in the replay arms; the same budget for every arm.
 DEFAULT_STEPS = 400
 DEFAULT_LR = 1e-3  # full fine-tuning; LoRA uses 2e-3
 SELF_REPLAY = {  # the base answers this many of R's user turns, greedily (a 2M model samples wrong answers)
