@@ -8,6 +8,11 @@ prints two Markdown tables for the README: per arm, mean (min-max) of general re
 domain macro-F1 and domain gain, with the acceptance targets; and general accuracy per subject (mean over
 seeds) for the base and each arm. Settings are chosen on the dev half; the README reports the test half.
 About 3 x the one-seed quickstart's time (the base is evaluated once, self-replay is generated once).
+
+    .venv/bin/python bench/forgetting_seeds.py --merge runs/s0/summary.json runs/s1/summary.json runs/s2/summary.json
+
+`--merge` combines the summary.json files of quickstarts run separately (one seed each, e.g. in parallel
+processes to save wall time) into the same tables; they must share the benchmark half and the budget.
 """
 
 from __future__ import annotations
@@ -47,6 +52,29 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def merge(paths: list[Path]) -> dict:
+    """One summary from several quickstart summaries (disjoint seeds, same half and budget): every run kept,
+    the per-arm aggregates and the targets recomputed by the quickstart's own functions."""
+    from mixforge.quickstart import _aggregate, _targets
+
+    summaries = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    for key in ("split", "steps", "general_benchmark", "method"):
+        values = {str(s[key]) for s in summaries}
+        if len(values) > 1:
+            raise SystemExit(f"--merge: the summaries differ in {key}: {sorted(values)}")
+    pairs = [(r["arm"], r["seed"]) for s in summaries for r in s["runs"][1:]]
+    if len(set(pairs)) != len(pairs):
+        raise SystemExit(f"--merge: an (arm, seed) run occurs twice: {sorted(pairs)}")
+    seeds = sorted({seed for _, seed in pairs})
+    bases = {json.dumps(s["runs"][0]["general_accuracy"]) for s in summaries}
+    if len(bases) > 1:
+        raise SystemExit("--merge: the base model scored differently in the summaries")
+    runs = [summaries[0]["runs"][0]] + [r for s in summaries for r in s["runs"][1:]]
+    arms = _aggregate(runs[1:])
+    return {**summaries[0], "seeds": seeds, "seconds": sum(s["seconds"] for s in summaries),
+            "runs": runs, "arms": arms, "targets": _targets(arms), "merged_from": [str(p) for p in paths]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=Path("runs/forgetting-seeds"))
@@ -56,7 +84,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="default: the quickstart's")
     parser.add_argument("--lr", type=float, default=None, help="default: the quickstart's")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: robust beside other work)")
+    parser.add_argument("--merge", type=Path, nargs="+", help="summary.json files of separate runs to combine")
     args = parser.parse_args()
+    if args.merge:
+        summary = merge(args.merge)
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        table = markdown(summary)
+        (args.output / "seeds.md").write_text(table + "\n", encoding="utf-8")
+        print(table)
+        return
 
     import torch
 
