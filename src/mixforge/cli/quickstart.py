@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from mixforge.quickstart import DEFAULT_ARMS, DEFAULT_STEPS  # stdlib-only imports: the CLI stays light
+
 
 def _ints(text: str) -> list[int]:
     try:
@@ -17,11 +19,11 @@ def _ints(text: str) -> list[int]:
 def quickstart(
     output: Path = typer.Option(Path("runs/quickstart"), "--output", help="Folder for everything the run writes."),
     method: str = typer.Option("sft_full", help="sft_full or sft_lora."),
-    arm: list[str] = typer.Option(["domain-only", "curated", "self"], "--arm",
+    arm: list[str] = typer.Option(list(DEFAULT_ARMS), "--arm",
                                   help="Arms to fine-tune (repeatable): domain-only (customer 100), curated "
                                        "(customer 50 + the bundled replay pool), self (customer 50 + replay the "
                                        "base model writes itself), self-kl (self with replay_loss kl)."),
-    steps: int = typer.Option(400, help="Optimizer steps of each fine-tune (the same budget for every arm)."),
+    steps: int = typer.Option(DEFAULT_STEPS, help="Optimizer steps of each fine-tune (the same budget for every arm)."),
     seeds: str = typer.Option("0", help="Training seeds, comma-separated (0,1,2): every arm runs once per seed; "
                                         "with several, the table shows mean and min-max."),
     split: str = typer.Option("test", help="Half of the general benchmark to evaluate: dev (choose settings on "
