@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mixforge.mix.catalog import Source, read_source
+from mixforge.mix.catalog import Source
 from mixforge.mix.config import DataMixingConfig, default_mixing_config
 
 
@@ -79,6 +79,3 @@ def _barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
 
-
-def read_general(sources: dict[str, Source]) -> dict[str, list[dict]]:
-    return {name: list(read_source(src)) for name, src in sources.items()}
