@@ -58,6 +58,7 @@ ARMS: dict[str, Arm] = {
     "curated": Arm("curated", 50.0, "curated"),
     "self": Arm("self", 50.0, "self"),
     "self-kl": Arm("self-kl", 50.0, "self", replay_loss="kl"),
+    "curated-kl": Arm("curated-kl", 50.0, "curated", replay_loss="kl"),
 }
 DEFAULT_ARMS = ("domain-only", "curated", "self")
 # Chosen on the dev half (assets/README.md, "Quickstart settings"): 800 x 32 at lr 1e-3 with packing. 400 x 32 learnt

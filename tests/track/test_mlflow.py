@@ -61,3 +61,34 @@ def test_other_mlflow_errors_surface(store):
     with pytest.raises(MlflowException):
         tracker.log_params({"x" * 300: 1})  # MLflow limits a param name to 250 characters
     tracker.finish()
+
+
+def test_metrics_are_buffered_and_all_written_at_finish(store, monkeypatch):
+    import mlflow
+
+    from mixforge.track import mlflow as tracking
+
+    monkeypatch.setattr(tracking, "FLUSH_SECONDS", 3600.0)  # no time-based flush inside this test
+    monkeypatch.setattr(tracking, "MAX_BATCH", 7)  # several batches at finish
+    tracker = _tracker(store)
+    client = mlflow.MlflowClient(tracking_uri=store)
+    for step in range(1, 11):
+        tracker.log_metrics({"loss": 1.0 / step, "lr": 0.5}, step)
+    assert client.get_metric_history(tracker.run_id, "loss") == []  # buffered, not yet written
+    tracker.finish()
+    history = client.get_metric_history(tracker.run_id, "loss")
+    assert [(m.step, m.value) for m in history] == [(s, 1.0 / s) for s in range(1, 11)]
+    assert len(client.get_metric_history(tracker.run_id, "lr")) == 10
+
+
+def test_metrics_flush_once_the_interval_passed(store, monkeypatch):
+    import mlflow
+
+    from mixforge.track import mlflow as tracking
+
+    monkeypatch.setattr(tracking, "FLUSH_SECONDS", 0.0)  # every call flushes
+    tracker = _tracker(store)
+    tracker.log_metrics({"loss": 2.0}, 1)
+    history = mlflow.MlflowClient(tracking_uri=store).get_metric_history(tracker.run_id, "loss")
+    assert [(m.step, m.value) for m in history] == [(1, 2.0)]
+    tracker.finish()

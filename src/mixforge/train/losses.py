@@ -61,7 +61,8 @@ def chunked_nll_sum(model, labels: torch.Tensor, *, chunk_size: int, kernel: Ker
     total = hidden.new_zeros((), dtype=torch.float32)
     for start in range(0, y.numel(), chunk_size):
         h_chunk, y_chunk = h[start : start + chunk_size], y[start : start + chunk_size]
-        if torch.is_grad_enabled():  # backward recomputes this chunk's logits instead of keeping them
+        if torch.is_grad_enabled() and y.numel() > chunk_size:  # backward recomputes the chunk's logits (one
+            # chunk alone: no saving, its logits are alive at the start of backward either way)
             total = total + checkpoint(_chunk_nll_sum, head, h_chunk, y_chunk, softcap, use_reentrant=False)
         else:
             total = total + _chunk_nll_sum(head, h_chunk, y_chunk, softcap)
