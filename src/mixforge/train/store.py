@@ -18,6 +18,10 @@ itself. Any change gives a new key, so a stale store is never read. Inside:
                    length and loss_tokens are then the sums of both sides and truncated the larger.
     meta.json      written last: key parts, record count, content fingerprint. A folder without it is no store.
 
+A data file's sha256 is remembered in `.sha256/` beside the stores and reused only while the file's device, inode,
+size, mtime and ctime are unchanged (`fingerprint.file_sha256_memo`): a cached start reads no data, and any write
+to the file (which always changes its ctime) hashes it again, so a changed file never meets a stale store.
+
 The folder is built beside its final name and renamed into place (a crash leaves no half-written store). In a
 distributed run rank 0 builds it while the other ranks wait for the finished folder. Tokenizing runs in
 `num_proc` forked processes over chunks of records, in order; the parent only writes their record batches, so
@@ -42,13 +46,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mixforge.fingerprint import canonical_record, file_sha256, json_sha256, records_sha256
+from mixforge.fingerprint import canonical_record, file_sha256, file_sha256_memo, json_sha256, records_sha256
 from mixforge.train import tokenize as tokenize_module
-from mixforge.train.tokenize import IGNORE, TokenizedPair, tokenize_chat_batch, tokenize_record
+from mixforge.train.tokenize import IGNORE, TokenizedPair, encode_chats, tokenize_record
 
 STORE_VERSION = 1
 META = "meta.json"
 TOKENS = "tokens.arrow"
+SHA256_MEMO = ".sha256"  # under the stores' root: data files' digests, reused while a file's stat is unchanged
 CHUNK_ROWS = 256  # records per task handed to a worker (about 256k tokens of MedReason-sized records)
 MIN_PARALLEL_ROWS = 2_048  # below this, forking workers costs more than it saves
 SIDES = ("chosen", "rejected")
@@ -67,13 +72,17 @@ class StoredTokens:
     loss_tokens: int
 
 
+def mask_spans(mask: np.ndarray) -> np.ndarray:
+    """[start, end) runs of True, flattened as start0, end0, start1, ... (int32)."""
+    return np.flatnonzero(np.diff(np.concatenate(([0], mask.view(np.int8), [0])))).astype(np.int32)
+
+
 def spans_of(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The [start, end) runs of tokens that carry loss, flattened as start0, end0, start1, ... (int32)."""
     mask = labels != IGNORE
     if not np.array_equal(labels[mask], ids[mask]):
         raise ValueError("a label differs from its input token: the store keeps loss spans, not free labels")
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.view(np.int8), [0]))))
-    return edges.astype(np.int32)
+    return mask_spans(mask)
 
 
 def labels_from_spans(ids: np.ndarray, spans: np.ndarray) -> np.ndarray:
@@ -96,11 +105,13 @@ def _list_column(arrays: list[np.ndarray]) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
 
 
-def _tokenize_records(tokenizer, records: list[dict], *, max_seq_len: int, pairs: bool) -> list[tuple]:
-    """Per record, its Tokenized (one, or chosen and rejected): every conversation of the chunk through one
-    `tokenize_chat_batch` call, as `tokenize_record` / `tokenize_preference` build them one by one."""
+def _tokenize_records(tokenizer, records: list[dict], *, max_seq_len: int, pairs: bool
+                      ) -> list[tuple[tuple[np.ndarray, np.ndarray, int], ...]]:
+    """Per record, (ids int32, loss mask bool, tokens cut) for its one side, or for chosen and rejected: every
+    conversation of the chunk through one `encode_chats` call, as `tokenize_record` / `tokenize_preference`
+    build them one by one."""
     conversations: list[list[dict]] = []
-    slots: list[tuple] = []  # per record: indices into conversations, or a finished Tokenized (text records)
+    slots: list[tuple] = []  # per record: indices into conversations, or a finished triple (text records)
     for record in records:
         if pairs:
             prompt = list(record["prompt"])
@@ -115,8 +126,10 @@ def _tokenize_records(tokenizer, records: list[dict], *, max_seq_len: int, pairs
             slots.append((len(conversations),))
             conversations.append(messages)
         else:
-            slots.append((tokenize_record(tokenizer, record, max_seq_len=max_seq_len),))
-    done = tokenize_chat_batch(tokenizer, conversations, max_seq_len=max_seq_len) if conversations else []
+            tok = tokenize_record(tokenizer, record, max_seq_len=max_seq_len)
+            ids, labels = np.asarray(tok.input_ids, np.int32), np.asarray(tok.labels, np.int32)
+            slots.append(((ids, labels != IGNORE, tok.truncated),))
+    done = encode_chats(tokenizer, conversations, max_seq_len=max_seq_len)
     return [tuple(done[x] if isinstance(x, int) else x for x in slot) for slot in slots]
 
 
@@ -129,15 +142,12 @@ def tokenize_chunk(tokenizer, records: list[dict], rows: list[int], *, max_seq_l
     for name in names:
         sides[name] = ([], [])
     for i, parts in enumerate(_tokenize_records(tokenizer, records, max_seq_len=max_seq_len, pairs=pairs)):
-        for name, tok in zip(names, parts, strict=True):
-            ids = np.asarray(tok.input_ids, dtype=np.int32)
-            labels = np.asarray(tok.labels, dtype=np.int32)
-            spans = spans_of(ids, labels)
+        for name, (ids, mask, truncated) in zip(names, parts, strict=True):
             sides[name][0].append(ids)
-            sides[name][1].append(spans)
+            sides[name][1].append(mask_spans(mask))
             lengths[i] += len(ids)
-            loss[i] += int((spans[1::2] - spans[0::2]).sum())
-            cut[i] = max(cut[i], tok.truncated)
+            loss[i] += int(np.count_nonzero(mask))
+            cut[i] = max(cut[i], truncated)
     columns: dict[str, pa.Array] = {}
     for name, (ids, spans) in sides.items():
         prefix = f"{name}_" if name else ""
@@ -391,15 +401,16 @@ def token_store(
     sha256 of the records' canonical JSON, which costs one extra pass). Rank 0 builds a missing store; other
     ranks wait for its marker. `num_proc` defaults to the CPUs this process may use."""
     local = is_local_jsonl(data)
-    if local:
-        digest = "file:" + file_sha256(data)
+    root = Path(root or default_root())
+    if local:  # remembered by the file's (device, inode, size, mtime, ctime): a cached start reads no data
+        digest = "file:" + file_sha256_memo(data, root / SHA256_MEMO)
     elif data_key is not None:
         digest = data_key
     else:
         digest = "records:" + records_sha256(record for _, record in data())[0]
     key = store_key(data=digest, tokenizer=tokenizer_fingerprint(tokenizer),
                     chat_template=getattr(tokenizer, "chat_template", None), max_seq_len=max_seq_len, pairs=pairs)
-    path = Path(root or default_root()) / key_digest(key)
+    path = root / key_digest(key)
     if (path / META).is_file():
         return TokenStore(path)
     if rank != 0:

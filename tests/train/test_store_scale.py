@@ -1,0 +1,110 @@
+"""What lets the token store start in seconds at scale: token labels from offsets without per-token Python, and a
+data file's sha256 remembered while the file is unchanged (and never once it changed)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mixforge import fingerprint
+from mixforge.fingerprint import file_sha256_memo
+from mixforge.models.registry import load_tokenizer
+from mixforge.train import store
+from mixforge.train.store import SHA256_MEMO, mask_spans, token_store
+from mixforge.train.tokenize import loss_mask
+
+
+# ---- labels from offsets -----------------------------------------------------------------------------------------
+def test_loss_mask_marks_the_tokens_that_overlap_a_span():
+    offsets = np.array([[0, 3], [3, 5], [5, 9], [9, 10], [10, 12], [12, 12], [12, 15]])
+    spans = [(4, 9), (11, 13)]
+    assert loss_mask(offsets, spans).tolist() == [False, True, True, False, True, True, True]
+    assert loss_mask(offsets, []).tolist() == [False] * 7
+    assert loss_mask(np.zeros((0, 2), np.int64), spans).tolist() == []
+    assert mask_spans(loss_mask(offsets, spans)).tolist() == [1, 3, 4, 7]
+
+
+def test_loss_mask_agrees_with_the_overlap_definition_on_random_tokenizations():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        cuts = np.sort(rng.choice(np.arange(1, 300), size=rng.integers(1, 60), replace=False))
+        offsets = np.stack([np.concatenate(([0], cuts[:-1])), cuts], axis=1)
+        edges = np.sort(rng.choice(np.arange(0, 310), size=2 * rng.integers(0, 4), replace=False))
+        spans = [(int(a), int(b)) for a, b in edges.reshape(-1, 2)]
+        want = [any(a < e and b > s for s, e in spans) for a, b in offsets]
+        assert loss_mask(offsets, spans).tolist() == want
+
+
+# ---- the remembered sha256 of a data file -------------------------------------------------------------------------
+@pytest.fixture
+def hashed(monkeypatch) -> list[str]:
+    """Files actually read and hashed; changes are not racy in these tests (RACY_S 0)."""
+    monkeypatch.setattr(fingerprint, "RACY_S", 0.0)
+    calls: list[str] = []
+    real = fingerprint.file_sha256
+
+    def counted(path):
+        calls.append(str(path))
+        return real(path)
+
+    monkeypatch.setattr(fingerprint, "file_sha256", counted)
+    return calls
+
+
+def test_an_unchanged_file_is_hashed_once(tmp_path, hashed):
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"abc\n")
+    memo = tmp_path / "memo"
+    want = hashlib.sha256(b"abc\n").hexdigest()
+    assert [file_sha256_memo(path, memo) for _ in range(3)] == [want] * 3
+    assert len(hashed) == 1
+    os.link(path, tmp_path / "alias.jsonl")  # another name of the same file: its own memo, same digest
+    assert file_sha256_memo(tmp_path / "alias.jsonl", memo) == want
+
+
+def test_a_changed_file_is_hashed_again_even_with_its_size_and_mtime_restored(tmp_path, hashed):
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"abc\n")
+    memo = tmp_path / "memo"
+    file_sha256_memo(path, memo)
+    st = path.stat()
+    path.write_bytes(b"abd\n")  # same size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime: only ctime tells
+    assert file_sha256_memo(path, memo) == hashlib.sha256(b"abd\n").hexdigest()
+    path.unlink()
+    path.write_bytes(b"abc\n")  # a new file (new inode) with the old bytes
+    assert file_sha256_memo(path, memo) == hashlib.sha256(b"abc\n").hexdigest()
+    assert len(hashed) == 3
+
+
+def test_a_file_written_just_now_is_not_remembered(tmp_path, monkeypatch):
+    monkeypatch.setattr(fingerprint, "RACY_S", 3600.0)
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"abc\n")
+    assert file_sha256_memo(path, tmp_path / "memo") == hashlib.sha256(b"abc\n").hexdigest()
+    assert not (tmp_path / "memo").exists()
+
+
+def test_a_store_is_never_reused_for_a_changed_file_of_the_same_size_and_mtime(tiny_model_dir, toy_data, tmp_path,
+                                                                            hashed):
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    path = tmp_path / "data.jsonl"
+    lines = Path(toy_data["sft"]).read_text().splitlines()
+    path.write_text("\n".join(lines) + "\n")
+    root = tmp_path / "tok"
+    first = token_store(tokenizer, str(path), max_seq_len=64, root=root)
+    assert token_store(tokenizer, str(path), max_seq_len=64, root=root).path == first.path
+    assert len(hashed) == 1 and len(list((root / SHA256_MEMO).iterdir())) == 1  # the cached start read no data
+    st = path.stat()
+    swapped = [lines[1], lines[0], *lines[2:]]  # the same bytes in another order: same size
+    path.write_text("\n".join(swapped) + "\n")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    second = token_store(tokenizer, str(path), max_seq_len=64, root=root)
+    assert second.path != first.path
+    assert second.fingerprint == store.records_sha256(json.loads(line) for line in swapped)[0]
+    assert second[0].input_ids.tolist() == first[1].input_ids.tolist()
