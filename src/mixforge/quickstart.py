@@ -12,8 +12,9 @@
      embedded`; R holds none of the benchmark's answers, see assets/README.md);
    - self: customer_data_percent 50, the other half written by the base model itself before training
      (`general_data: self`, prompts mode: it answers R's user turns; no bundled general answer is used);
-   - self-kl (optional): as self, with the replay tokens trained towards the base's distribution
-     (`replay_loss: kl`);
+   each replay arm with either replay loss: `curated-kl` and `self-kl` train the replay tokens towards the
+   base's next-token distribution (`replay_loss: kl`, the default arms), `curated` and `self` on their tokens
+   (`replay_loss: nll`, the plain NLL: run them for the side-by-side table);
    every arm once per training seed (`seeds`);
 4. evaluate every run, print the forgetting table (and, with several seeds, mean and min-max per arm), write
    the HTML report and `summary.json`.
@@ -60,10 +61,11 @@ ARMS: dict[str, Arm] = {
     "self-kl": Arm("self-kl", 50.0, "self", replay_loss="kl"),
     "curated-kl": Arm("curated-kl", 50.0, "curated", replay_loss="kl"),
 }
-DEFAULT_ARMS = ("domain-only", "curated", "self")
+DEFAULT_ARMS = ("domain-only", "curated-kl", "self-kl")
 # Chosen on the dev half (assets/README.md, "Quickstart settings"): 800 x 32 at lr 1e-3 with packing. 400 x 32 learnt
 # the domain too little in the replay arms (curated: 13% of domain-only's gain), 1000 x 16 too (63%); 800 x 32:
-# curated 92% of the gain, retention 94.5%. The same budget for every arm.
+# curated 92% of the gain, retention 94.5% (nll), 98.2% with the KL replay loss (self: 90.3% nll, 92.7% kl);
+# lr 5e-4 kept domain-only at 87.9% and taught curated replay a quarter of the domain. The same budget for every arm.
 DEFAULT_STEPS = 800
 DEFAULT_LR = 1e-3  # full fine-tuning; LoRA uses 2e-3
 SELF_REPLAY = {  # the base answers this many of R's user turns, greedily (a 2M model samples wrong answers)
@@ -162,9 +164,9 @@ def quickstart(
             console.rule(f"[bold]3. fine-tune: {name} (customer_data_percent {arm.customer_data_percent:g}, "
                          f"replay {arm.replay})")
             mixing = _mixing(arm, categories, self_replay_n)
-            overrides = {"max_steps": steps, "global_batch_size": batch_size, "micro_batch_size": min(batch_size, 16),
+            overrides = {"max_steps": steps, "global_batch_size": batch_size, "micro_batch_size": batch_size,
                          "learning_rate": learning_rate or (2e-3 if uses_lora(method) else DEFAULT_LR),
-                         "lr_scheduler": "cosine", "packing": True, "warmup_ratio": 0.05, "eval_every": max(steps // 4, 1),
+                         "lr_scheduler": "cosine", "packing": True, "warmup_ratio": 0.05, "eval_every": max(steps // 2, 1),
                          "seed": seed, **({"replay_loss": arm.replay_loss} if arm.replay_loss != "nll" else {})}
             if uses_lora(method):  # the domain brings words the base never saw: train the embeddings too
                 overrides |= {"lora_rank": 16, "lora_alpha": 32, "lora_modules_to_save": ["embed_tokens"]}
@@ -277,25 +279,27 @@ def _aggregate(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _targets(arms: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The acceptance targets of the forgetting evidence, checked on the means (None: an arm was not run)."""
-    def mean(arm: str, key: str) -> float | None:
-        return arms[arm][key]["mean"] if arm in arms else None
+def _targets(arms: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The acceptance targets of the forgetting evidence, checked on the means, for every arm that ran:
+    domain-only's retention below 0.80; each curated arm's retention and share of domain-only's domain gain;
+    each self arm's retention. Keyed "<arm> <figure>"."""
+    def check(value: float | None, op: str, target: float) -> dict[str, Any]:
+        met = None if value is None else (value >= target if op == ">=" else value < target)
+        return {"value": value, "target": f"{op} {target}", "met": met}
 
-    curated, domain_only, self_ = mean("curated", "retention"), mean("domain-only", "retention"), mean("self", "retention")
-    gain, domain_gain = mean("curated", "domain_gain"), mean("domain-only", "domain_gain")
-    share = gain / domain_gain if gain is not None and domain_gain else None
-    return {
-        "curated_retention": {"value": curated, "target": f">= {TARGETS['curated_retention']}",
-                              "met": None if curated is None else curated >= TARGETS["curated_retention"]},
-        "domain_only_retention": {"value": domain_only, "target": f"< {TARGETS['domain_only_retention_below']}",
-                                  "met": None if domain_only is None
-                                  else domain_only < TARGETS["domain_only_retention_below"]},
-        "curated_gain_share": {"value": share, "target": f">= {TARGETS['curated_gain_share']}",
-                               "met": None if share is None else share >= TARGETS["curated_gain_share"]},
-        "self_retention": {"value": self_, "target": f">= {TARGETS['self_retention']}",
-                           "met": None if self_ is None else self_ >= TARGETS["self_retention"]},
-    }
+    out: dict[str, dict[str, Any]] = {}
+    if "domain-only" in arms:
+        out["domain-only retention"] = check(arms["domain-only"]["retention"]["mean"], "<",
+                                             TARGETS["domain_only_retention_below"])
+    domain_gain = arms["domain-only"]["domain_gain"]["mean"] if "domain-only" in arms else None
+    for name, stats in arms.items():
+        if stats["replay"] == "curated":
+            out[f"{name} retention"] = check(stats["retention"]["mean"], ">=", TARGETS["curated_retention"])
+            share = stats["domain_gain"]["mean"] / domain_gain if domain_gain else None
+            out[f"{name} gain share"] = check(share, ">=", TARGETS["curated_gain_share"])
+        elif stats["replay"] == "self":
+            out[f"{name} retention"] = check(stats["retention"]["mean"], ">=", TARGETS["self_retention"])
+    return out
 
 
 def _print_tables(console, summary: dict[str, Any]) -> None:

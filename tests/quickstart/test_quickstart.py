@@ -35,7 +35,7 @@ def test_shortened_quickstart_records_its_evidence(tmp_path, monkeypatch):
     assert on_disk == summary
     assert summary["general_benchmark"] == "benchmark/general_mc.dev.jsonl" and summary["split"] == "dev"
     runs = {r["name"]: r for r in summary["runs"]}
-    assert list(runs) == ["base", "domain-only", "curated", "self"]
+    assert list(runs) == ["base", "domain-only", "curated-kl", "self-kl"]
     base_general = runs["base"]["general_accuracy"]
     for entry in runs.values():
         assert 0.0 <= entry["general_accuracy"] <= 1.0 and 0.0 <= entry["domain_macro_f1"] <= 1.0
@@ -47,26 +47,29 @@ def test_shortened_quickstart_records_its_evidence(tmp_path, monkeypatch):
     # the kind of replay and the files each run mixed in, read from its mixture manifest
     assert [runs[n]["replay"] for n in runs] == ["none", "none", "curated", "self"]
     assert runs["domain-only"]["replay_files"] == [] and runs["domain-only"]["shares"] == {"customer_data_percent": 100.0}
-    curated = runs["curated"]["replay_files"]
+    curated = runs["curated-kl"]["replay_files"]
     assert len(curated) == 6 and all(Path(f).name == "train.jsonl" and Path(f).parent.parent.name == "general"
                                      for f in curated)
-    generated = runs["self"]["replay_files"]
+    generated = runs["self-kl"]["replay_files"]
     assert len(generated) == 6 and all(Path(f).is_relative_to(tmp_path / "home") for f in generated)
-    manifest = json.loads((out / "runs" / "self" / "mix_manifest.json").read_text())
+    manifest = json.loads((out / "runs" / "self-kl" / "mix_manifest.json").read_text())
     assert manifest["self_replay"]["mode"] == "prompts" and manifest["self_replay"]["kept"] >= 1
     prompts = {json.loads(line)["messages"][0]["content"] for f in curated for line in Path(f).read_text().splitlines()}
     for path in generated:  # R's user turns, answered by the base model (the generator's fingerprint is its)
         for line in Path(path).read_text().splitlines():
             user, answer = json.loads(line)["messages"][-2:]
             assert user["content"] in prompts and answer["role"] == "assistant"
-    mixed = runs["curated"]["shares"]
+    mixed = runs["curated-kl"]["shares"]
     assert mixed["customer_data_percent"] == 50.0
     assert sum(v for k, v in mixed.items() if k != "customer_data_percent") == pytest.approx(100)
-    rows = [json.loads(r) for r in (out / "runs" / "curated" / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(r) for r in (out / "runs" / "curated-kl" / "metrics.jsonl").read_text().splitlines()]
     assert all(r["mix/customer/records"] == 4 for r in rows if "loss" in r)
 
-    assert set(summary["arms"]) == {"domain-only", "curated", "self"}
-    assert summary["targets"]["self_retention"]["value"] == runs["self"]["retention"]
+    assert set(summary["arms"]) == {"domain-only", "curated-kl", "self-kl"}
+    assert [runs[n]["replay_loss"] for n in ("curated-kl", "self-kl")] == ["kl", "kl"]
+    assert summary["targets"]["self-kl retention"]["value"] == runs["self-kl"]["retention"]
+    assert set(summary["targets"]) == {"domain-only retention", "curated-kl retention", "curated-kl gain share",
+                                       "self-kl retention"}
 
     page = _Html()
     page.feed(Path(summary["report_html"]).read_text())
@@ -76,7 +79,7 @@ def test_shortened_quickstart_records_its_evidence(tmp_path, monkeypatch):
     client = mlflow.MlflowClient(tracking_uri=summary["mlflow_store"])
     experiment = client.get_experiment_by_name("mixforge-quickstart")
     names = sorted(r.info.run_name for r in client.search_runs([experiment.experiment_id]))
-    assert names == ["curated", "domain-only", "self"]
+    assert names == ["curated-kl", "domain-only", "self-kl"]
 
 
 def entry(arm: str, seed: int, retention: float, gain: float) -> dict:
@@ -93,10 +96,13 @@ def test_seed_table_is_mean_and_min_max_and_targets_use_the_means():
     assert arms["curated"]["seeds"] == [0, 1, 2]
     assert arms["curated"]["general_per_subject"]["math"] == pytest.approx(0.97 / 2)
     targets = _targets(arms)
-    assert targets["curated_retention"]["value"] == pytest.approx(0.97) and targets["curated_retention"]["met"]
-    assert targets["domain_only_retention"]["met"]
-    assert targets["curated_gain_share"]["value"] == pytest.approx(0.56 / 0.6) and targets["curated_gain_share"]["met"]
-    assert targets["self_retention"] == {"value": None, "target": ">= 0.9", "met": None}  # not run
+    assert targets["curated retention"]["value"] == pytest.approx(0.97) and targets["curated retention"]["met"]
+    assert targets["domain-only retention"] == {"value": pytest.approx(0.6), "target": "< 0.8", "met": True}
+    assert targets["curated gain share"]["value"] == pytest.approx(0.56 / 0.6) and targets["curated gain share"]["met"]
+    assert "self retention" not in targets and "self-kl retention" not in targets  # not run
+    # a self arm below its target is reported as missed
+    arms = _aggregate(entries + [entry("self-kl", s, r, 0.5) for s, r in enumerate((0.88, 0.89, 0.9))])
+    assert _targets(arms)["self-kl retention"] == {"value": pytest.approx(0.89), "target": ">= 0.9", "met": False}
 
 
 def test_benchmark_halves_and_arms_are_checked():

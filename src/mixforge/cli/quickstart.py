@@ -20,9 +20,10 @@ def quickstart(
     output: Path = typer.Option(Path("runs/quickstart"), "--output", help="Folder for everything the run writes."),
     method: str = typer.Option("sft_full", help="sft_full or sft_lora."),
     arm: list[str] = typer.Option(list(DEFAULT_ARMS), "--arm",
-                                  help="Arms to fine-tune (repeatable): domain-only (customer 100), curated "
-                                       "(customer 50 + the bundled replay pool), self (customer 50 + replay the "
-                                       "base model writes itself), self-kl (self with replay_loss kl)."),
+                                  help="Arms to fine-tune (repeatable): domain-only (customer 100), curated-kl "
+                                       "(customer 50 + the bundled replay pool, replay_loss kl), self-kl (customer "
+                                       "50 + replay the base model writes itself, replay_loss kl); curated and self: "
+                                       "the same with replay_loss nll."),
     steps: int = typer.Option(DEFAULT_STEPS, help="Optimizer steps of each fine-tune (the same budget for every arm)."),
     seeds: str = typer.Option("0", help="Training seeds, comma-separated (0,1,2): every arm runs once per seed; "
                                         "with several, the table shows mean and min-max."),
