@@ -108,3 +108,20 @@ def test_a_store_is_never_reused_for_a_changed_file_of_the_same_size_and_mtime(t
     assert second.path != first.path
     assert second.fingerprint == store.records_sha256(json.loads(line) for line in swapped)[0]
     assert second[0].input_ids.tolist() == first[1].input_ids.tolist()
+
+
+# ---- keeping the cache small ---------------------------------------------------------------------------------------
+def test_remove_stores_keeps_the_most_recently_used(tiny_model_dir, toy_data, tmp_path):
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    root = tmp_path / "tok"
+    built = [token_store(tokenizer, toy_data["sft"], max_seq_len=n, root=root) for n in (16, 32, 64)]
+    for i, s in enumerate(built):  # last used in the order built, long ago
+        os.utime(s.path / store.META, (1e9, 1e9 + 600 * i))
+    again = token_store(tokenizer, toy_data["sft"], max_seq_len=16, root=root)  # the oldest, used again now
+    assert again.path == built[0].path
+    listed = store.list_stores(root)
+    assert [s["path"] for s in listed] == [built[0].path, built[2].path, built[1].path]
+    assert [s["records"] for s in listed] == [48] * 3 and all(s["mib"] > 0 for s in listed)
+    assert store.remove_stores(root, keep=1) == [built[2].path, built[1].path]
+    assert [s["path"] for s in store.list_stores(root)] == [built[0].path]
+    assert len(again[0].input_ids)  # the kept store still reads

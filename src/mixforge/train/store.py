@@ -22,6 +22,9 @@ A data file's sha256 is remembered in `.sha256/` beside the stores and reused on
 size, mtime and ctime are unchanged (`fingerprint.file_sha256_memo`): a cached start reads no data, and any write
 to the file (which always changes its ctime) hashes it again, so a changed file never meets a stale store.
 
+Runs never delete stores: `list_stores()` shows them (newest use first, with their size) and
+`remove_stores(keep=N)` deletes all but the N most recently used.
+
 The folder is built beside its final name and renamed into place (a crash leaves no half-written store). In a
 distributed run rank 0 builds it while the other ranks wait for the finished folder. Tokenizing runs in
 `num_proc` forked processes over chunks of records, in order; the parent only writes their record batches, so
@@ -261,6 +264,7 @@ class TokenStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.meta = json.loads((self.path / META).read_text())
+        os.utime(self.path / META)  # its mtime is when the store was last used: `remove_stores` keeps the newest
         self.pairs = self.meta["key"]["kind"] == "preference"
         self.table = pa.ipc.open_file(pa.memory_map(str(self.path / TOKENS))).read_all()
         self.fingerprint: str = self.meta["fingerprint"]
@@ -425,6 +429,35 @@ def token_store(
     with atomic_directory(path) as tmp:
         _write(tmp, chunks, tokenizer=tokenizer, max_seq_len=max_seq_len, pairs=pairs, num_proc=num_proc, key=key)
     return TokenStore(path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# keeping the cache small: stores are never removed by a run, only by this
+# ---------------------------------------------------------------------------------------------------------
+def list_stores(root: str | os.PathLike[str] | None = None) -> list[dict]:
+    """The finished stores under `root` (default $MIXFORGE_HOME/tokens), most recently used first: path, MiB on
+    disk, records, kind, data key, and when it was last opened (a run opening a store marks it used)."""
+    root = Path(root or default_root())
+    found = []
+    for path in root.iterdir() if root.is_dir() else []:
+        if path.name.startswith(".") or not (path / META).is_file():  # the sha256 memo, unfinished builds
+            continue
+        meta = json.loads((path / META).read_text())
+        found.append({"path": path, "mib": sum(f.stat().st_size for f in path.iterdir()) / 2**20,
+                      "records": meta["num_records"], "kind": meta["key"]["kind"], "data": meta["key"]["data"],
+                      "last_used": (path / META).stat().st_mtime})
+    return sorted(found, key=lambda s: -s["last_used"])
+
+
+def remove_stores(root: str | os.PathLike[str] | None = None, *, keep: int) -> list[Path]:
+    """Delete every finished store but the `keep` most recently used; returns the removed folders. A run that has
+    a removed store open keeps reading it (its memory map outlives the file); a later run builds it again."""
+    import shutil
+
+    removed = [s["path"] for s in list_stores(root)[keep:]]
+    for path in removed:
+        shutil.rmtree(path)
+    return removed
 
 
 # ---------------------------------------------------------------------------------------------------------
