@@ -128,14 +128,24 @@ def child_mixforge(data: str, out: str, started: float) -> None:
     from mixforge.config import RunConfig, parse_overrides
     from mixforge.train import recipe
 
-    real = recipe._train_step
+    real, real_store = recipe._train_step, recipe.token_store
+    phases = {"store_s": 0.0}
+
+    def store(*args, **kwargs):  # building (first run) or opening (cached run) every token store of the run
+        t0 = time.time()
+        try:
+            return real_store(*args, **kwargs)
+        finally:
+            phases["store_s"] += time.time() - t0
 
     def first_step(*args, **kwargs):
         before = _peaks()["rss_mib"]  # data, mixer and model ready: what the step itself adds comes after
+        t0 = time.time()
         result = real(*args, **kwargs)
-        _report(started, {"loss": result[0], "step_tokens": result[1], "rss_before_step_mib": before})
+        _report(started, {"loss": result[0], "step_tokens": result[1], "rss_before_step_mib": before,
+                          "step_s": time.time() - t0, **phases})
 
-    recipe._train_step = first_step
+    recipe._train_step, recipe.token_store = first_step, store
     overrides = {"max_steps": 1, "global_batch_size": 1, "micro_batch_size": 1, "max_seq_len": 2048,
                  "lora_rank": 16, "learning_rate": 1e-4,
                  "gradient_checkpointing": True,  # activations of 30 layers x 2k tokens: 2 GiB without it
@@ -228,8 +238,8 @@ def main() -> None:
             for run in ("first run", "cached run"):
                 r = measure(kind, data, cache, env)
                 rows.append((n, kind, run, r))
-                before = (f", {r['rss_before_step_mib']:,.0f} MiB before the step of {r['step_tokens']:,} tokens"
-                          if "rss_before_step_mib" in r else "")
+                before = (f", {r['rss_before_step_mib']:,.0f} MiB before the step of {r['step_tokens']:,} tokens; "
+                          f"token stores {r['store_s']:.1f} s, step {r['step_s']:.1f} s" if "step_s" in r else "")
                 print(f"  {kind:<9}{run:<12}{r['seconds']:>8.1f} s  peak RSS {r['rss_mib']:>7,.0f} MiB  "
                       f"(largest worker {r['workers_rss_mib']:,.0f} MiB{before})", flush=True)
     print("\nrecords    tool       run          to first step   peak RSS (process / largest worker)")
