@@ -33,6 +33,7 @@ its memory stays flat whatever the size of the data (about 5 bytes per token on 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import itertools
 import json
@@ -170,9 +171,15 @@ def _default_signals() -> None:
 
 def _worker_chunk(task: tuple[list, list[int], bool]) -> tuple[pa.RecordBatch, bytes]:
     items, rows, raw = task
-    records = [json.loads(line) for line in items] if raw else items
-    return tokenize_chunk(_WORKER["tokenizer"], records, rows, max_seq_len=_WORKER["max_seq_len"],
-                          pairs=_WORKER["pairs"])
+    collecting = gc.isenabled()
+    gc.disable()  # a chunk allocates ~1M small objects (token offsets), none in cycles: no collection passes (-8%)
+    try:
+        records = [json.loads(line) for line in items] if raw else items
+        return tokenize_chunk(_WORKER["tokenizer"], records, rows, max_seq_len=_WORKER["max_seq_len"],
+                              pairs=_WORKER["pairs"])
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -341,9 +348,13 @@ def _write(out: Path, chunks: Iterable[tuple[list, list[int], bool]], *, tokeniz
             # its own thread pool was used before the fork
             before = os.environ.get("TOKENIZERS_PARALLELISM")
             os.environ["TOKENIZERS_PARALLELISM"] = "false"
+            # and the parent's objects (torch, transformers: hundreds of MB) go to the permanent generation first:
+            # a worker's garbage collection would otherwise touch every one of them and copy their pages
+            gc.freeze()
             try:
                 pool = multiprocessing.get_context("fork").Pool(num_proc, initializer=_default_signals)
             finally:
+                gc.unfreeze()
                 if before is None:
                     del os.environ["TOKENIZERS_PARALLELISM"]
                 else:
