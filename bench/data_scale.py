@@ -9,7 +9,7 @@ The model is built offline and cached under bench/results/scale-model: a 49,152-
 with `tokenizers` on generated text, a ChatML template with a default system prompt (SmolLM2 / Qwen2.5 style)
 and a randomly initialized Llama of SmolLM2-135M's shape (hidden 576, 30 layers, 9 heads, 3 KV heads,
 intermediate 1536, tied embeddings, 8k positions). One step is one LoRA (r16, q/v) update on one record,
-max_seq_len 2048, fp32, 2 threads, gradient checkpointing, loss chunks of 256 tokens. Each measurement is a
+max_seq_len 2048, fp32, 2 threads, gradient checkpointing, the default loss chunks (341 tokens). Each measurement is a
 fresh process; wall time is from process start to the end of the first optimizer step; peak RSS is the
 process's own, and the largest of its tokenizing workers.
 Acceptance (issue 15): 33k records, <= 45 s first run, <= 15 s cached, <= 2 GiB; 1M records <= 2 GiB.
@@ -148,10 +148,9 @@ def child_mixforge(data: str, out: str, started: float) -> None:
     recipe._train_step, recipe.token_store = first_step, store
     overrides = {"max_steps": 1, "global_batch_size": 1, "micro_batch_size": 1, "max_seq_len": 2048,
                  "lora_rank": 16, "learning_rate": 1e-4,
-                 "gradient_checkpointing": True,  # activations of 30 layers x 2k tokens: 2 GiB without it
-                 # 256 label tokens x 49,152 vocabulary = 50 MB of fp32 logits per chunk; at the default 1024 the
-                 # chunk's logits, log-softmax and their gradients took 800 MB at the peak of the backward
-                 "loss_chunk_size": 256}
+                 "gradient_checkpointing": True}  # activations of 30 layers x 2k tokens: 2 GiB without it
+    # loss_chunk_size: the default, 2**24 / 49,152 = 341 label tokens (64 MB of fp32 logits a chunk); chunks of 1024
+    # held 800 MB of logits, log-softmax and gradients at the peak of the backward (2.2-2.4 GiB in all)
     cfg = RunConfig(model=str(MODEL_DIR), method="sft_lora", data_path=data, output_path=out,
                     data_mixing_enabled=False, overrides=parse_overrides(overrides), tracking={"enabled": False})
     recipe.run(cfg, show_progress=False)

@@ -68,7 +68,7 @@ class TrainOverrides(_Closed):
     quantization: Literal["none", "4bit", "8bit"] = Field("none", description="QLoRA: load the base weights in 4-bit (NF4) or 8-bit through bitsandbytes (LoRA methods, CUDA only; extra mixforge[qlora]).")
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = Field("sdpa", description="Attention kernel; flash_attention_2 needs CUDA and flash-attn (packed rows then attend with variable-length kernels).")
     compile: bool = Field(False, description="torch.compile each decoder layer (faster steps on GPUs after a compile of about a minute).")
-    loss_chunk_size: int = Field(1024, ge=0, description="Label tokens per chunk of the output head and loss: never the whole micro-batch's logits at once (0: full logits).")
+    loss_chunk_size: int | None = Field(None, ge=0, description="Label tokens per chunk of the output head and loss: never the whole micro-batch's logits at once (0: full logits; default: 2**24 / vocabulary, between 128 and 1024, about 64 MB of fp32 logits a chunk).")
     loss_kernel: Literal["auto", "chunked", "liger"] = Field("auto", description="auto: Liger's fused linear cross-entropy when installed on CUDA (extra mixforge[liger]), else chunked.")
     replay_loss: Literal["nll", "kl"] = Field("nll", description="Loss on the general (replay) records: nll (cross-entropy to their tokens) or kl (KL(base || tuned) to the base model's next-token distribution; one more forward pass).")
 

@@ -8,7 +8,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from mixforge.train.batching import pack_batch, pad_batch
-from mixforge.train.losses import TokenLoss, chunked_nll_sum, full_nll_sum
+from mixforge.train.losses import TokenLoss, chunked_nll_sum, default_chunk_size, full_nll_sum
 from mixforge.train.tokenize import IGNORE, tokenize_chat
 
 CHATS = [[{"role": "user", "content": f"Question {i}: what is {w}?"},
@@ -107,3 +107,8 @@ def test_token_loss_wrapper(tiny_model_dir, tok, records):
     zero = TokenLoss(model, chunk_size=16)(**empty)
     zero.backward()  # a row with nothing to predict still reaches every weight (ranks stay in step)
     assert zero.item() == 0.0 and model.lm_head.weight.grad is not None
+
+
+@pytest.mark.parametrize(("vocab", "chunk"), [(3_072, 1024), (16_384, 1024), (49_152, 341), (151_936, 128), (262_144, 128)])
+def test_default_chunk_holds_about_64_mb_of_logits(vocab, chunk):
+    assert default_chunk_size(vocab) == chunk

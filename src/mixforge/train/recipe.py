@@ -48,6 +48,7 @@ from mixforge.train.distributed import (
     unwrap,
     wrap_model,
 )
+from mixforge.train.losses import default_chunk_size
 from mixforge.train.replay_loss import kl_to_base_sum
 from mixforge.train.store import TokenStore, prepared_data, source_data, token_store
 from mixforge.train.tokenize import IGNORE, Tokenized, TokenizedPair
@@ -280,7 +281,9 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     ref = reference_model(cfg, model, world)
     # what the loop calls: the loss inside forward (losses.py), under DDP or FSDP shards with several processes;
     # FSDP replaces the parameters, so the optimizer is built after this
-    train_model = wrap_model(model, strategy=strategy, world=world, loss_chunk_size=o.loss_chunk_size,
+    chunk = o.loss_chunk_size if o.loss_chunk_size is not None else default_chunk_size(
+        model.get_output_embeddings().weight.shape[0])
+    train_model = wrap_model(model, strategy=strategy, world=world, loss_chunk_size=chunk,
                              loss_kernel=o.loss_kernel, cpu_offload=fsdp_cpu_offload, compile=o.compile)
 
     # ---- the mixer: exact shares in every optimizer step -----------------------------------------------
