@@ -125,3 +125,21 @@ def test_remove_stores_keeps_the_most_recently_used(tiny_model_dir, toy_data, tm
     assert store.remove_stores(root, keep=1) == [built[2].path, built[1].path]
     assert [s["path"] for s in store.list_stores(root)] == [built[0].path]
     assert len(again[0].input_ids)  # the kept store still reads
+
+
+def test_the_cli_lists_stores_and_keeps_the_most_recent(tiny_model_dir, toy_data, tmp_path):
+    from typer.testing import CliRunner
+
+    from mixforge.cli.app import app
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    root = tmp_path / "tok"
+    built = [token_store(tokenizer, toy_data["sft"], max_seq_len=n, root=root) for n in (16, 32)]
+    os.utime(built[0].path / store.META, (1e9, 1e9))  # the first one: used long ago
+    runner = CliRunner()
+    listed = runner.invoke(app, ["data", "stores", "--root", str(root)], terminal_width=200)
+    assert listed.exit_code == 0, listed.output
+    assert built[0].path.name in listed.output and built[1].path.name in listed.output
+    cleaned = runner.invoke(app, ["data", "stores", "--root", str(root), "--keep", "1"], terminal_width=200)
+    assert cleaned.exit_code == 0 and "removed 1 store(s)" in cleaned.output, cleaned.output
+    assert [s["path"] for s in store.list_stores(root)] == [built[1].path] and not built[0].path.exists()

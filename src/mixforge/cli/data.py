@@ -167,3 +167,28 @@ def split_cmd(
                      dedup="none", split=ratios, seed=seed, stratify=stratify, split_near_duplicates=near_duplicates,
                      min_rows=1, format=format)  # type: ignore[arg-type]
     _print_report(report, stages=False)
+
+
+@app.command("stores")
+def stores_cmd(
+    keep: int | None = typer.Option(None, min=0, help="Delete every token store but the KEEP most recently used."),
+    root: str | None = typer.Option(None, help="Folder of the stores (default: $MIXFORGE_HOME/tokens)."),
+) -> None:
+    """List the tokenized-data stores training built (most recently used first); --keep N deletes the rest.
+    A deleted store is built again by the next run that needs it."""
+    import time
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from mixforge.train.store import default_root, list_stores, remove_stores
+
+    console = Console()
+    removed = remove_stores(root, keep=keep) if keep is not None else []
+    table = Table("store", "kind", "records", "MiB", "last used", title=f"token stores in {root or default_root()}")
+    for s in list_stores(root):
+        table.add_row(s["path"].name, s["kind"], f"{s['records']:,}", f"{s['mib']:,.1f}",
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(s["last_used"])))
+    console.print(table)
+    if keep is not None:
+        console.print(f"removed {len(removed)} store(s)", highlight=False)
