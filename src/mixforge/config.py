@@ -71,6 +71,7 @@ class TrainOverrides(_Closed):
     loss_chunk_size: int | None = Field(None, ge=0, description="Label tokens per chunk of the output head and loss: never the whole micro-batch's logits at once (0: full logits; default: 2**24 / vocabulary, between 128 and 1024, about 64 MB of fp32 logits a chunk).")
     loss_kernel: Literal["auto", "chunked", "liger"] = Field("auto", description="auto: Liger's fused linear cross-entropy when installed on CUDA (extra mixforge[liger]), else chunked.")
     replay_loss: Literal["nll", "kl"] = Field("nll", description="Loss on the general (replay) records: nll (cross-entropy to their tokens) or kl (KL(base || tuned) to the base model's next-token distribution; one more forward pass).")
+    replay_kl_tokens: Literal["labels", "all"] = Field("labels", description="replay_loss kl: where the KL is measured: labels (the tokens that would carry the NLL) or all (every next-token position of the replay record, prompt included, averaged so the replay's total weight stays that of its label tokens).")
 
     @model_validator(mode="after")
     def _batch_sizes_divide(self) -> TrainOverrides:

@@ -52,6 +52,7 @@ class Arm:
     customer_data_percent: float
     replay: Replay
     replay_loss: Literal["nll", "kl"] = "nll"
+    kl_tokens: Literal["labels", "all"] = "labels"  # replay_loss kl: the label tokens, or every position
 
 
 ARMS: dict[str, Arm] = {
@@ -60,6 +61,8 @@ ARMS: dict[str, Arm] = {
     "self": Arm("self", 50.0, "self"),
     "self-kl": Arm("self-kl", 50.0, "self", replay_loss="kl"),
     "curated-kl": Arm("curated-kl", 50.0, "curated", replay_loss="kl"),
+    "curated-kl-all": Arm("curated-kl-all", 50.0, "curated", replay_loss="kl", kl_tokens="all"),
+    "self-kl-all": Arm("self-kl-all", 50.0, "self", replay_loss="kl", kl_tokens="all"),
 }
 DEFAULT_ARMS = ("domain-only", "curated-kl", "self-kl")
 # Chosen on the dev half (assets/README.md, "Quickstart settings"): 800 x 32 at lr 1e-3 with packing. 400 x 32 learnt
@@ -167,7 +170,8 @@ def quickstart(
             overrides = {"max_steps": steps, "global_batch_size": batch_size, "micro_batch_size": batch_size,
                          "learning_rate": learning_rate or (2e-3 if uses_lora(method) else DEFAULT_LR),
                          "lr_scheduler": "cosine", "packing": True, "warmup_ratio": 0.05, "eval_every": max(steps // 2, 1),
-                         "seed": seed, **({"replay_loss": arm.replay_loss} if arm.replay_loss != "nll" else {})}
+                         "seed": seed, **({"replay_loss": arm.replay_loss} if arm.replay_loss != "nll" else {}),
+                         **({"replay_kl_tokens": arm.kl_tokens} if arm.kl_tokens != "labels" else {})}
             if uses_lora(method):  # the domain brings words the base never saw: train the embeddings too
                 overrides |= {"lora_rank": 16, "lora_alpha": 32, "lora_modules_to_save": ["embed_tokens"]}
             cfg = RunConfig(model=base, method=method, data_path=train_file, validation_path=val_file,

@@ -131,3 +131,18 @@ def test_replay_loss_kl_is_zero_on_replay_only_steps_and_a_mixed_run_trains(base
     curve = losses(tmp_path / "m")
     assert mixed.status == "succeeded" and all(x == x for x in curve) and curve[-1] < curve[0]
     assert mixed.metrics["tokens_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_replay_kl_over_every_position_starts_at_zero_and_changes_the_update(base_model, domain_data, tmp_path):
+    runs = {}
+    for where in ("labels", "all"):
+        out = tmp_path / where
+        result = run(config(base_model, domain_data, out, SELF_MIX, replay_loss="kl", replay_kl_tokens=where,
+                            max_steps=3), show_progress=False)
+        assert result.status == "succeeded"
+        runs[where] = losses(out)
+    # step 1: the tuned model is the base, so the KL is 0 wherever it is measured and the loss is the domain's
+    assert runs["all"][0] == pytest.approx(runs["labels"][0], abs=1e-6)
+    # later steps measure the replay's KL on different positions (prompt tokens too)
+    assert runs["all"][1:] != pytest.approx(runs["labels"][1:], abs=1e-7)
