@@ -12,9 +12,10 @@
      embedded`; R holds none of the benchmark's answers, see assets/README.md);
    - self: customer_data_percent 50, the other half written by the base model itself before training
      (`general_data: self`, prompts mode: it answers R's user turns; no bundled general answer is used);
-   each replay arm with either replay loss: `curated-kl` and `self-kl` train the replay tokens towards the
-   base's next-token distribution (`replay_loss: kl`, the default arms), `curated` and `self` on their tokens
-   (`replay_loss: nll`, the plain NLL: run them for the side-by-side table);
+   each replay arm with either replay loss: `curated-kl` and `self-kl` train the replay records' label tokens
+   towards the base's next-token distribution (`replay_loss: kl`), `self-kl-all` and `curated-kl-all` every
+   position of them (`replay_kl_tokens: all`), `curated` and `self` their tokens (`replay_loss: nll`, the plain
+   NLL); the default arms are domain-only, curated-kl and self-kl-all (chosen on the dev half);
    every arm once per training seed (`seeds`);
 4. evaluate every run, print the forgetting table (and, with several seeds, mean and min-max per arm), write
    the HTML report and `summary.json`.
@@ -64,11 +65,13 @@ ARMS: dict[str, Arm] = {
     "curated-kl-all": Arm("curated-kl-all", 50.0, "curated", replay_loss="kl", kl_tokens="all"),
     "self-kl-all": Arm("self-kl-all", 50.0, "self", replay_loss="kl", kl_tokens="all"),
 }
-DEFAULT_ARMS = ("domain-only", "curated-kl", "self-kl")
+DEFAULT_ARMS = ("domain-only", "curated-kl", "self-kl-all")
 # Chosen on the dev half (assets/README.md, "Quickstart settings"): 800 x 32 at lr 1e-3 with packing. 400 x 32 learnt
 # the domain too little in the replay arms (curated: 13% of domain-only's gain), 1000 x 16 too (63%); 800 x 32:
 # curated 92% of the gain, retention 94.5% (nll), 98.2% with the KL replay loss (self: 90.3% nll, 92.7% kl);
-# lr 5e-4 kept domain-only at 87.9% and taught curated replay a quarter of the domain. The same budget for every arm.
+# lr 5e-4 kept domain-only at 87.9% and taught curated replay a quarter of the domain. The KL over every position of
+# the replay records (`-all`) kept self replay at 95.2% (92.7% on the label tokens only), curated at 97.6% (98.2%):
+# self-kl-all is the default self arm, curated-kl the curated one. The same budget for every arm.
 DEFAULT_STEPS = 800
 DEFAULT_LR = 1e-3  # full fine-tuning; LoRA uses 2e-3
 SELF_REPLAY = {  # the base answers this many of R's user turns, greedily (a 2M model samples wrong answers)
@@ -185,6 +188,7 @@ def quickstart(
                 raise RuntimeError(f"run {name} ended {result.status}")
             results[name] = evaluate(result.final_path, tasks, cache_dir=cache, show_progress=show)
             runs[name] = {"arm": arm.name, "seed": seed, "replay": arm.replay, "replay_loss": arm.replay_loss,
+                          "replay_kl_tokens": arm.kl_tokens if arm.replay_loss == "kl" else None,
                           "customer_data_percent": arm.customer_data_percent,
                           "shares": {"customer_data_percent": arm.customer_data_percent,
                                      **(mixing["categories"] if mixing else {})},
@@ -248,6 +252,7 @@ def _summary(report, results, runs: dict[str, dict[str, Any]], *, method: str, s
     entries = []
     for row in report.rows:
         info = runs.get(row.run, {"arm": "base", "seed": None, "replay": "none", "replay_loss": None,
+                                  "replay_kl_tokens": None,
                                   "customer_data_percent": None, "shares": {}, "replay_files": []})
         per_subject = results[row.run]["general"].details.get("per_subject", {})
         entries.append({

@@ -35,7 +35,7 @@ def test_shortened_quickstart_records_its_evidence(tmp_path, monkeypatch):
     assert on_disk == summary
     assert summary["general_benchmark"] == "benchmark/general_mc.dev.jsonl" and summary["split"] == "dev"
     runs = {r["name"]: r for r in summary["runs"]}
-    assert list(runs) == ["base", "domain-only", "curated-kl", "self-kl"]
+    assert list(runs) == ["base", "domain-only", "curated-kl", "self-kl-all"]
     base_general = runs["base"]["general_accuracy"]
     for entry in runs.values():
         assert 0.0 <= entry["general_accuracy"] <= 1.0 and 0.0 <= entry["domain_macro_f1"] <= 1.0
@@ -50,9 +50,9 @@ def test_shortened_quickstart_records_its_evidence(tmp_path, monkeypatch):
     curated = runs["curated-kl"]["replay_files"]
     assert len(curated) == 6 and all(Path(f).name == "train.jsonl" and Path(f).parent.parent.name == "general"
                                      for f in curated)
-    generated = runs["self-kl"]["replay_files"]
+    generated = runs["self-kl-all"]["replay_files"]
     assert len(generated) == 6 and all(Path(f).is_relative_to(tmp_path / "home") for f in generated)
-    manifest = json.loads((out / "runs" / "self-kl" / "mix_manifest.json").read_text())
+    manifest = json.loads((out / "runs" / "self-kl-all" / "mix_manifest.json").read_text())
     assert manifest["self_replay"]["mode"] == "prompts" and manifest["self_replay"]["kept"] >= 1
     prompts = {json.loads(line)["messages"][0]["content"] for f in curated for line in Path(f).read_text().splitlines()}
     for path in generated:  # R's user turns, answered by the base model (the generator's fingerprint is its)
@@ -65,11 +65,12 @@ def test_shortened_quickstart_records_its_evidence(tmp_path, monkeypatch):
     rows = [json.loads(r) for r in (out / "runs" / "curated-kl" / "metrics.jsonl").read_text().splitlines()]
     assert all(r["mix/customer/records"] == 4 for r in rows if "loss" in r)
 
-    assert set(summary["arms"]) == {"domain-only", "curated-kl", "self-kl"}
-    assert [runs[n]["replay_loss"] for n in ("curated-kl", "self-kl")] == ["kl", "kl"]
-    assert summary["targets"]["self-kl retention"]["value"] == runs["self-kl"]["retention"]
+    assert set(summary["arms"]) == {"domain-only", "curated-kl", "self-kl-all"}
+    assert [(runs[n]["replay_loss"], runs[n]["replay_kl_tokens"]) for n in ("curated-kl", "self-kl-all")] == [
+        ("kl", "labels"), ("kl", "all")]
+    assert summary["targets"]["self-kl-all retention"]["value"] == runs["self-kl-all"]["retention"]
     assert set(summary["targets"]) == {"domain-only retention", "curated-kl retention", "curated-kl gain share",
-                                       "self-kl retention"}
+                                       "self-kl-all retention"}
 
     page = _Html()
     page.feed(Path(summary["report_html"]).read_text())
@@ -79,7 +80,7 @@ def test_shortened_quickstart_records_its_evidence(tmp_path, monkeypatch):
     client = mlflow.MlflowClient(tracking_uri=summary["mlflow_store"])
     experiment = client.get_experiment_by_name("mixforge-quickstart")
     names = sorted(r.info.run_name for r in client.search_runs([experiment.experiment_id]))
-    assert names == ["curated-kl", "domain-only", "self-kl"]
+    assert names == ["curated-kl", "domain-only", "self-kl-all"]
 
 
 def entry(arm: str, seed: int, retention: float, gain: float) -> dict:
@@ -101,8 +102,8 @@ def test_seed_table_is_mean_and_min_max_and_targets_use_the_means():
     assert targets["curated gain share"]["value"] == pytest.approx(0.56 / 0.6) and targets["curated gain share"]["met"]
     assert "self retention" not in targets and "self-kl retention" not in targets  # not run
     # a self arm below its target is reported as missed
-    arms = _aggregate(entries + [entry("self-kl", s, r, 0.5) for s, r in enumerate((0.88, 0.89, 0.9))])
-    assert _targets(arms)["self-kl retention"] == {"value": pytest.approx(0.89), "target": ">= 0.9", "met": False}
+    arms = _aggregate(entries + [entry("self-kl-all", s, r, 0.5) for s, r in enumerate((0.88, 0.89, 0.9))])
+    assert _targets(arms)["self-kl-all retention"] == {"value": pytest.approx(0.89), "target": ">= 0.9", "met": False}
 
 
 def test_benchmark_halves_and_arms_are_checked():
