@@ -143,3 +143,23 @@ def test_the_cli_lists_stores_and_keeps_the_most_recent(tiny_model_dir, toy_data
     cleaned = runner.invoke(app, ["data", "stores", "--root", str(root), "--keep", "1"], terminal_width=200)
     assert cleaned.exit_code == 0 and "removed 1 store(s)" in cleaned.output, cleaned.output
     assert [s["path"] for s in store.list_stores(root)] == [built[1].path] and not built[0].path.exists()
+
+
+def test_two_processes_building_the_same_store_keep_the_first(tiny_model_dir, toy_data, tmp_path, monkeypatch):
+    """Two jobs sharing a cache start the same store at once: the later one must neither fail ("Directory not
+    empty", seen with three quickstarts started together) nor replace the store the first may be reading."""
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    root = tmp_path / "tok"
+    real_write = store._write
+
+    def other_process_finishes_first(out, chunks, **kwargs):
+        real_write(out, chunks, **kwargs)
+        monkeypatch.setattr(store, "_write", real_write)
+        first = token_store(tokenizer, toy_data["sft"], max_seq_len=32, root=root)  # the other job, done first
+        other_process_finishes_first.inode = (first.path / store.TOKENS).stat().st_ino
+
+    monkeypatch.setattr(store, "_write", other_process_finishes_first)
+    late = token_store(tokenizer, toy_data["sft"], max_seq_len=32, root=root)
+    assert (late.path / store.TOKENS).stat().st_ino == other_process_finishes_first.inode  # the first one's files
+    assert [p.name for p in root.iterdir() if p.name.startswith(".") and p.name != ".sha256"] == []  # no leftovers
+    assert len(late) == 48 and late[0].input_ids.tolist()

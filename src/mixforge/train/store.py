@@ -33,13 +33,16 @@ its memory stays flat whatever the size of the data (about 5 bytes per token on 
 
 from __future__ import annotations
 
+import errno
 import gc
 import hashlib
 import itertools
 import json
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -433,13 +436,31 @@ def token_store(
             time.sleep(wait_s)
         return TokenStore(path)
 
-    from mixforge.models.save import atomic_directory
-
     chunks = _jsonl_chunks(str(data), chunk_rows) if local else _record_chunks(data(), chunk_rows)
     chunks, num_proc = _processes(chunks, num_proc, chunk_rows)
-    with atomic_directory(path) as tmp:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
         _write(tmp, chunks, tokenizer=tokenizer, max_seq_len=max_seq_len, pairs=pairs, num_proc=num_proc, key=key)
+        _publish(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already when published
     return TokenStore(path)
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Rename the finished store into place. Two processes sharing a cache (two jobs, not ranks of one) may build
+    the same key at once: the first rename wins and the later builder keeps that store (same key, same
+    contents), never replacing a store another process may be reading."""
+    try:
+        os.rename(tmp, path)  # onto an existing non-empty folder this fails, atomically: no window
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        if not (path / META).is_file():  # a folder without its marker is no store: put ours in its place
+            from mixforge.io.atomic import replace_directory
+
+            replace_directory(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------------------
