@@ -424,14 +424,13 @@ def _train_step(train_model, model, ref, by_kind, optimizer, o, world: World, *,
         ctx = nullcontext() if sync or not hasattr(train_model, "no_sync") else train_model.no_sync()
         with ctx:
             if what in ("sft", "replay"):
-                weight = 1.0
-                if what == "replay" and o.replay_kl_tokens == "all" and chunk is not fillers[what]:
-                    # every position of the replay records, averaged to the weight of their label tokens
-                    labelled = sum(t.loss_tokens for t in chunk)
-                    chunk = [Tokenized(list(t.input_ids), list(t.input_ids), t.truncated) for t in chunk]
-                batch = make_batch(chunk, packing=o.packing, seq_len=seq_len, pad_id=pad_id, device=world.device)
-                if what == "replay" and o.replay_kl_tokens == "all" and chunk is not fillers[what]:
-                    weight = labelled / max(int((batch["labels"][:, 1:] != IGNORE).sum()), 1)
+                # replay_kl_tokens all: every position of the replay records, averaged to their label tokens' weight
+                every = what == "replay" and o.replay_kl_tokens == "all" and chunk is not fillers[what]
+                records = ([Tokenized(list(t.input_ids), list(t.input_ids), t.truncated) for t in chunk] if every
+                           else chunk)
+                batch = make_batch(records, packing=o.packing, seq_len=seq_len, pad_id=pad_id, device=world.device)
+                weight = (sum(t.loss_tokens for t in chunk) / max(int((batch["labels"][:, 1:] != IGNORE).sum()), 1)
+                          if every else 1.0)
                 if what == "replay":  # KL(base || tuned) on the replay tokens (replay_loss.py)
                     loss = kl_to_base_sum(train_model, batch, base_model=train_model if ref is None else ref,
                                           base=base_context(model, ref)) * weight / max(global_tokens, 1.0)

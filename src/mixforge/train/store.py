@@ -484,8 +484,6 @@ def list_stores(root: str | os.PathLike[str] | None = None) -> list[dict]:
 def remove_stores(root: str | os.PathLike[str] | None = None, *, keep: int) -> list[Path]:
     """Delete every finished store but the `keep` most recently used; returns the removed folders. A run that has
     a removed store open keeps reading it (its memory map outlives the file); a later run builds it again."""
-    import shutil
-
     removed = [s["path"] for s in list_stores(root)[keep:]]
     for path in removed:
         shutil.rmtree(path)
