@@ -274,7 +274,10 @@ class TokenStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.meta = json.loads((self.path / META).read_text())
-        os.utime(self.path / META)  # its mtime is when the store was last used: `remove_stores` keeps the newest
+        try:  # its mtime is when the store was last used: `remove_stores` keeps the newest
+            os.utime(self.path / META)
+        except PermissionError:  # a read-only shared cache is still read
+            pass
         self.pairs = self.meta["key"]["kind"] == "preference"
         self.table = pa.ipc.open_file(pa.memory_map(str(self.path / TOKENS))).read_all()
         self.fingerprint: str = self.meta["fingerprint"]
