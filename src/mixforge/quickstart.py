@@ -16,7 +16,8 @@
    towards the base's next-token distribution (`replay_loss: kl`), `self-kl-all` and `curated-kl-all` every
    position of them (`replay_kl_tokens: all`), `curated` and `self` their tokens (`replay_loss: nll`, the plain
    NLL); the default arms are domain-only, curated-kl and self-kl-all (chosen on the dev half);
-   every arm once per training seed (`seeds`);
+   every arm once per training seed (`seeds`), the runs side by side in processes, one or more torch threads
+   each (`workers`, mixforge.side_by_side; summary.json records each run's threads);
 4. evaluate every run, print the forgetting table (and, with several seeds, mean and min-max per arm), write
    the HTML report and `summary.json`.
 
@@ -105,9 +106,13 @@ def quickstart(
     learning_rate: float | None = None,
     self_replay_n: int | None = None,
     eval_limit: int | None = None,
+    workers: int | None = None,
     show: bool = True,
 ) -> dict[str, Any]:
-    """Run the whole workflow on the embedded default and return the summary written to summary.json."""
+    """Run the whole workflow on the embedded default and return the summary written to summary.json.
+
+    `workers`: fine-tunes run at once, each in its own process (None: as many as the cores allow, see
+    mixforge.side_by_side; 1: one after another in this process)."""
     from rich.console import Console
 
     from mixforge.config import RunConfig, TrackingConfig, parse_overrides
@@ -118,7 +123,7 @@ def quickstart(
     from mixforge.eval.tasks import EvalTask
     from mixforge.methods import parse_method, uses_lora
     from mixforge.mix.config import default_weights
-    from mixforge.train.recipe import run
+    from mixforge.side_by_side import Job, run_side_by_side
 
     unknown = [a for a in arms if a not in ARMS]
     if unknown or not arms:
@@ -161,14 +166,13 @@ def quickstart(
     results = {"base": evaluate(base, tasks, cache_dir=cache, show_progress=show)}
     console.print(results["base"].table())
 
-    # ---- 3. fine-tune every arm with the same budget, once per seed ------------------------------------------
+    # ---- 3. fine-tune every arm with the same budget, once per seed, side by side on the cores -----------------
     _, categories = default_weights("embedded")  # the shipped categories, equal weights
-    runs: dict[str, dict[str, Any]] = {}
+    _open_experiment(store)  # the MLflow store and experiment exist before the workers open runs in them
+    jobs, runs = [], {}
     for seed in seeds:
         for arm in (ARMS[a] for a in arms):
             name = arm.name if len(seeds) == 1 else f"{arm.name}-s{seed}"
-            console.rule(f"[bold]3. fine-tune: {name} (customer_data_percent {arm.customer_data_percent:g}, "
-                         f"replay {arm.replay})")
             mixing = _mixing(arm, categories, self_replay_n)
             overrides = {"max_steps": steps, "global_batch_size": batch_size, "micro_batch_size": batch_size,
                          "learning_rate": learning_rate or (2e-3 if uses_lora(method) else DEFAULT_LR),
@@ -183,17 +187,17 @@ def quickstart(
                             overrides=parse_overrides(overrides),
                             tracking=TrackingConfig(experiment_name="mixforge-quickstart", tracking_uri=store,
                                                     run_name=name))
-            result = run(cfg, show_progress=show)
-            if result.status != "succeeded":
-                raise RuntimeError(f"run {name} ended {result.status}")
-            results[name] = evaluate(result.final_path, tasks, cache_dir=cache, show_progress=show)
+            jobs.append(Job(name, cfg, tuple(tasks), str(cache)))
             runs[name] = {"arm": arm.name, "seed": seed, "replay": arm.replay, "replay_loss": arm.replay_loss,
                           "replay_kl_tokens": arm.kl_tokens if arm.replay_loss == "kl" else None,
                           "customer_data_percent": arm.customer_data_percent,
                           "shares": {"customer_data_percent": arm.customer_data_percent,
-                                     **(mixing["categories"] if mixing else {})},
-                          "replay_files": _replay_files(Path(result.output_path)),
-                          "run_dir": result.output_path}
+                                     **(mixing["categories"] if mixing else {})}}
+    console.rule(f"[bold]3. fine-tune {len(jobs)} run(s) with the same budget: {', '.join(j.name for j in jobs)}")
+    for done in run_side_by_side(jobs, workers=workers, show=show, console=console):
+        results[done.name] = done.evaluation
+        runs[done.name] |= {"replay_files": _replay_files(Path(done.run.output_path)), "threads": done.threads,
+                            "run_dir": done.run.output_path}
 
     # ---- 4. the forgetting report -------------------------------------------------------------------------
     console.rule("[bold]4. the forgetting report")
@@ -211,6 +215,19 @@ def quickstart(
     console.print(f"MLflow: mlflow ui --backend-store-uri {store}")
     console.print(f"took {summary['seconds']:.0f} s")
     return summary
+
+
+def _open_experiment(store: str) -> None:
+    """Create the MLflow store (its schema) and the quickstart's experiment once, here, so that runs started at
+    the same moment in several processes never race to create them."""
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=store)
+    if client.get_experiment_by_name("mixforge-quickstart") is None:
+        client.create_experiment("mixforge-quickstart")
 
 
 def _mixing(arm: Arm, categories: dict[str, float], self_replay_n: int | None) -> dict[str, Any] | None:
@@ -252,8 +269,8 @@ def _summary(report, results, runs: dict[str, dict[str, Any]], *, method: str, s
     entries = []
     for row in report.rows:
         info = runs.get(row.run, {"arm": "base", "seed": None, "replay": "none", "replay_loss": None,
-                                  "replay_kl_tokens": None,
-                                  "customer_data_percent": None, "shares": {}, "replay_files": []})
+                                  "replay_kl_tokens": None, "customer_data_percent": None, "shares": {},
+                                  "replay_files": [], "threads": None})
         per_subject = results[row.run]["general"].details.get("per_subject", {})
         entries.append({
             "name": row.run,

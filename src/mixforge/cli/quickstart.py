@@ -32,6 +32,8 @@ def quickstart(
     batch_size: int = typer.Option(32, help="Records per optimizer step."),
     learning_rate: float | None = typer.Option(None, help="Peak learning rate (default 1e-3 full, 2e-3 LoRA)."),
     eval_limit: int | None = typer.Option(None, help="Evaluate only the first N questions of each benchmark (faster, noisier)."),
+    workers: int | None = typer.Option(None, help="Fine-tunes at once, one process each (default: as many as the "
+                                                  "cores allow, e.g. 3 on 2 cores; 1: one after another)."),
 ) -> None:
     """Show "tune without forgetting" end to end: prepare data, evaluate the base, fine-tune each arm with the
     same budget (domain only; with curated replay; with self-generated replay), evaluate them, and write the
@@ -41,4 +43,5 @@ def quickstart(
     if split not in ("dev", "test"):
         raise typer.BadParameter(f"--split must be dev or test, got {split!r}")
     run_quickstart(output=output, method=method, arms=arm, steps=steps, seeds=_ints(seeds), split=split,
-                   batch_size=batch_size, learning_rate=learning_rate, eval_limit=eval_limit)
+                   batch_size=batch_size, learning_rate=learning_rate, eval_limit=eval_limit,
+                   workers=workers)
