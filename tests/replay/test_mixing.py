@@ -117,6 +117,11 @@ def test_kl_is_zero_while_the_tuned_model_is_the_base_lora_and_full(base_model):
     expected = torch.nn.functional.kl_div(q, p, log_target=True, reduction="sum")
     assert loss.item() == pytest.approx(expected.item(), rel=1e-4)
     assert kl_from_logits(p, p, torch.ones(p.shape[0], dtype=torch.bool)).item() == pytest.approx(0, abs=1e-6)
+    # through the loss module (what the recipe calls): the head on the label positions only, the same sum
+    from mixforge.train.losses import TokenLoss
+
+    assert kl_to_base_sum(TokenLoss(full), batch, base_model=ref, base=base_context(full, ref)).item() == pytest.approx(
+        expected.item(), rel=1e-4)
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ neither the forward nor the backward ever holds more than one chunk's logits (ch
     loss_model = TokenLoss(model, chunk_size=1024)      # what DDP / FSDP wrap: the loss is inside forward
     nll_sum = loss_model(input_ids=..., labels=..., attention_mask=...)
     out = loss_model(input_ids=...)                     # no labels: the model's own output (logits)
+    logits = loss_model(input_ids=..., logits_at=mask)  # (N, V): the head on the masked positions only
 
 The loss sits inside `forward` because DDP prepares its gradient reduction and FSDP gathers the head's weights
 only when the wrapped module's forward runs. Kernels: "chunked" (plain PyTorch), "liger" (Liger's fused linear
@@ -85,6 +86,16 @@ def _chunk_nll_sum(head: nn.Module, h: torch.Tensor, y: torch.Tensor, softcap: f
     return F.cross_entropy(logits, y, reduction="sum")
 
 
+def masked_logits(model, keep: torch.Tensor, **inputs) -> torch.Tensor:
+    """The output head's fp32 logits at the positions where `keep` (B, T) is true, and nowhere else: (N, V).
+    The model body runs on every position; the head (and a Gemma softcap) only on the kept ones."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft model or the HF model
+    hidden = base.get_decoder()(**inputs, use_cache=False).last_hidden_state  # (B, T, H), after the final norm
+    logits = base.get_output_embeddings()(hidden[keep]).float()
+    softcap = getattr(base.config, "final_logit_softcapping", None)
+    return torch.tanh(logits / softcap) * softcap if softcap else logits
+
+
 class TokenLoss(nn.Module):
     """A causal LM whose forward returns the summed next-token loss when given labels (and the model's own
     output otherwise). `chunk_size` 0 computes the loss from full logits."""
@@ -95,7 +106,11 @@ class TokenLoss(nn.Module):
         self.chunk_size = chunk_size
         self.kernel = ("liger" if liger_available() else "chunked") if kernel == "auto" else kernel
 
-    def forward(self, labels: torch.Tensor | None = None, **inputs):
+    def forward(self, labels: torch.Tensor | None = None, logits_at: torch.Tensor | None = None, **inputs):
+        """The summed loss (labels given), the logits at the `logits_at` positions only (a (B, T) mask: (N, V)),
+        or else the model's own output."""
+        if logits_at is not None:
+            return masked_logits(self.model, logits_at, **inputs)
         if labels is None:
             return self.model(**inputs)
         if self.chunk_size == 0 and self.kernel != "liger":

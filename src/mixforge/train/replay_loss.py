@@ -12,7 +12,8 @@ gradient is that of the cross-entropy to the base's soft targets (the entropy of
 the tuned model is the base (a LoRA adapter starts at zero; a full-rank run starts from the same weights), so
 the loss is 0 there. The base's forward pass runs without gradients: for LoRA it is the same model with the
 adapter disabled, for full rank the frozen reference copy. It costs one more forward pass per replay
-micro-batch, which the recipe's tokens/s includes. Both logit tensors are held at once: (B, T, V) floats each.
+micro-batch, which the recipe's tokens/s includes. The output head runs on the measured positions only (the
+body on all of them): both logit tensors are (positions, V) floats, held at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from contextlib import AbstractContextManager
 
 import torch
 
+from mixforge.train.losses import TokenLoss, masked_logits
 from mixforge.train.tokenize import IGNORE
 
 
@@ -36,8 +38,17 @@ def kl_to_base_sum(train_model, batch: dict[str, torch.Tensor], *, base_model,
     """Summed KL(base || tuned) of `batch`'s label tokens (the positions predicting a label, shifted as in
     `token_nll_sum`). `base` is the context in which `base_model` computes the base (LoRA: adapter off)."""
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    mask = batch["labels"][:, 1:] != IGNORE  # (B, T-1): position t predicts label t+1
-    tuned = train_model(**inputs, use_cache=False).logits[:, :-1]
+    keep = torch.zeros_like(batch["labels"], dtype=torch.bool)
+    keep[:, :-1] = batch["labels"][:, 1:] != IGNORE  # position t predicts label t+1
+    tuned = _logits_at(train_model, keep, inputs)
     with torch.no_grad(), base:
-        reference = base_model(**inputs, use_cache=False).logits[:, :-1]
-    return kl_from_logits(reference, tuned, mask)
+        reference = _logits_at(base_model, keep, inputs)
+    return kl_from_logits(reference, tuned, torch.ones(len(tuned), dtype=torch.bool))
+
+
+def _logits_at(model, keep: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(N, V) logits at the kept positions: through the loss module's forward when `model` is one (DDP and FSDP
+    act on forward), else from the plain (or peft) model."""
+    if isinstance(getattr(model, "module", model), TokenLoss):
+        return model(**inputs, logits_at=keep)
+    return masked_logits(model, keep, **inputs)
