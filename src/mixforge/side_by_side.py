@@ -3,9 +3,10 @@
     finished = run_side_by_side(jobs, workers=None, show=True)   # [Finished(name, run, evaluation), ...]
 
 A job is a RunConfig plus the evaluation tasks for its final model. With one worker the jobs run one after
-another in this process. With several, each job runs in a fresh spawned process (`multiprocessing` "spawn": a
-forked copy of a process that already ran torch's thread pool can hang) with `threads` torch threads, and the
-parent shows one progress bar per job, read from the step column of the run's own `metrics.jsonl`.
+another in this process. With several, each job runs in a fresh interpreter (`python -m mixforge.side_by_side`: not a
+fork, since a forked copy of a process that already ran torch's thread pool can hang, and not multiprocessing's
+spawn, which re-runs the caller's unguarded script) with `threads` torch threads; the parent shows one progress
+bar per job, read from the step column of the run's own `metrics.jsonl`, and a failed job's log tail.
 
 Why processes rather than more threads: a small model's step is a string of small matrix products that two
 threads share badly (a 2M-parameter step ran 1.68x faster on 2 threads than on 1, so 84% efficiency), and a
@@ -96,81 +97,80 @@ def _fine_tune_and_evaluate(job: Job, *, show: bool, threads: int) -> Finished:
     return Finished(job.name, result, evaluation, threads)
 
 
-def _child(job: Job, threads: int, conn) -> None:
-    """A spawned process: `threads` torch threads, then the job; sends ("ok", Finished) or ("error", text)."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-        conn.send(("ok", _fine_tune_and_evaluate(job, show=False, threads=threads)))
-    except BaseException as err:  # noqa: BLE001 - reported to the parent, which raises
-        import traceback
-
-        conn.send(("error", f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
-    finally:
-        conn.close()
-
-
 def _in_processes(jobs: Sequence[Job], *, processes: int, threads: int, show: bool) -> list[Finished]:
-    """At most `processes` jobs at a time, each in a fresh spawned (non-daemonic: a job may start its own
-    workers, e.g. the token store's) process."""
-    import multiprocessing
+    """At most `processes` jobs at a time, each in a fresh interpreter (`python -m mixforge.side_by_side JOB`):
+    not multiprocessing's spawn, which re-runs the caller's script in every child (a script without an
+    `if __name__ == "__main__"` guard would start the quickstart again in each)."""
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    ctx = multiprocessing.get_context("spawn")
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "TOKENIZERS_PARALLELISM": "false"}
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         disable=not show)
     bars = {job.name: progress.add_task(f"{job.name}: waiting", total=job.config.overrides.max_steps)
             for job in jobs}
-    waiting = list(jobs)
-    running: dict[str, tuple[Job, Any, Any]] = {}  # name -> (job, process, parent end of its pipe)
+    waiting = list(enumerate(jobs))
+    running: dict[str, tuple[Job, subprocess.Popen, Path]] = {}  # name -> (job, process, its folder)
     done: dict[str, Finished] = {}
-    try:
-        with progress:
-            while len(done) < len(jobs):
-                while waiting and len(running) < processes:
-                    job = waiting.pop(0)
-                    parent_end, child_end = ctx.Pipe(duplex=False)
-                    process = ctx.Process(target=_child, args=(job, threads, child_end), name=f"mixforge-{job.name}")
-                    process.start()
-                    child_end.close()
-                    running[job.name] = (job, process, parent_end)
-                for name, (job, process, conn) in list(running.items()):
-                    if conn.poll():
-                        try:
-                            status, payload = conn.recv()
-                        except EOFError:  # it closed its end without a word: it died
-                            status, payload = "error", f"its process died (exit code {process.join() or process.exitcode})"
-                        process.join()
+    with tempfile.TemporaryDirectory(prefix="mixforge-side-by-side-") as tmp:
+        try:
+            with progress:
+                while len(done) < len(jobs):
+                    while waiting and len(running) < processes:
+                        index, job = waiting.pop(0)
+                        folder = Path(tmp) / str(index)
+                        folder.mkdir()
+                        (folder / "job.pkl").write_bytes(pickle.dumps((job, threads)))
+                        with (folder / "log.txt").open("wb") as log:
+                            process = subprocess.Popen([sys.executable, "-m", "mixforge.side_by_side", str(folder)],
+                                                       env=env, stdout=log, stderr=subprocess.STDOUT,
+                                                       stdin=subprocess.DEVNULL)
+                        running[job.name] = (job, process, folder)
+                    for name, (job, process, folder) in list(running.items()):
+                        if process.poll() is None:
+                            step = last_step(Path(job.config.output_path) / "metrics.jsonl")
+                            progress.update(bars[name], completed=step or 0,
+                                            description=f"{name}: {'training' if step else 'starting'}")
+                            continue
                         del running[name]
-                        if status != "ok":
-                            raise RuntimeError(f"run {name} failed: {payload}")
-                        done[name] = payload
-                        progress.update(bars[name], description=f"{name}: done", completed=job.config.overrides.max_steps)
-                    elif not process.is_alive():
-                        raise RuntimeError(f"run {name}: its process died (exit code {process.exitcode}) without a "
-                                           f"result; see {job.config.output_path}")
-                    else:
-                        step = last_step(Path(job.config.output_path) / "metrics.jsonl")
-                        progress.update(bars[name], completed=step or 0,
-                                        description=f"{name}: {'training' if step else 'starting'}")
+                        result = folder / "result.pkl"
+                        if process.returncode != 0 or not result.is_file():
+                            tail = (folder / "log.txt").read_text(errors="replace")[-3000:]
+                            raise RuntimeError(f"run {name} failed (exit code {process.returncode}):\n{tail}")
+                        done[name] = pickle.loads(result.read_bytes())
+                        progress.update(bars[name], description=f"{name}: done",
+                                        completed=job.config.overrides.max_steps)
+                    time.sleep(0.5)
+        except KeyboardInterrupt:  # the workers got the Ctrl-C too: give them a moment to checkpoint and stop
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and any(p.poll() is None for _, p, _ in running.values()):
                 time.sleep(0.5)
-    except KeyboardInterrupt:  # the workers got the Ctrl-C too: give them a moment to checkpoint and stop
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(p.is_alive() for _, p, _ in running.values()):
-            time.sleep(0.5)
-        raise
-    finally:
-        for _, process, conn in running.values():  # a failure elsewhere: the other jobs stop now
-            if process.is_alive():
-                process.terminate()
-            process.join()
-            conn.close()
+            raise
+        finally:
+            for _, process, _ in running.values():  # a failure elsewhere: the other jobs stop now
+                if process.poll() is None:
+                    process.terminate()
+                process.wait()
     return [done[job.name] for job in jobs]
+
+
+def _main(folder: str) -> None:
+    """A worker: run the pickled job, write its Finished as result.pkl (atomically); a failure exits non-zero."""
+    import pickle
+
+    import torch
+
+    job, threads = pickle.loads((Path(folder) / "job.pkl").read_bytes())
+    torch.set_num_threads(threads)
+    finished = _fine_tune_and_evaluate(job, show=False, threads=threads)
+    partial = Path(folder) / "result.pkl.partial"
+    partial.write_bytes(pickle.dumps(finished))
+    partial.replace(Path(folder) / "result.pkl")
 
 
 def last_step(metrics_file: Path) -> int | None:
@@ -188,3 +188,11 @@ def last_step(metrics_file: Path) -> int | None:
         except (ValueError, KeyError, TypeError):
             continue  # a line being written, or the partial first line of the tail
     return None
+
+
+if __name__ == "__main__":  # run as a script, this file is `__main__`: results must pickle as the real module's
+    import sys
+
+    from mixforge.side_by_side import _main as worker_main
+
+    worker_main(sys.argv[1])
