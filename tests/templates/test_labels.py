@@ -96,21 +96,74 @@ def test_the_generation_prompt_is_the_assistant_header_and_labels_start_after_it
     assert tok.decode(t.input_ids[:first]) == prompt
 
 
+class _CountingBackend:
+    """The Rust tokenizer, counting encode_batch calls (a built-in type: its methods cannot be patched)."""
+
+    def __init__(self, backend, calls: list[int]) -> None:
+        self._backend, self._calls = backend, calls
+
+    def encode_batch(self, *args, **kwargs):
+        self._calls.append(1)
+        return self._backend.encode_batch(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+
 def test_batch_is_one_tokenizer_call_and_equals_one_by_one(tokenizers, monkeypatch):
     tok = tokenizers["llama3"]
     conversations = [SINGLE, MULTI, SYSTEM] * 3
     one_by_one = [tokenize_chat(tok, m, max_seq_len=40) for m in conversations]
     calls = []
-    original = type(tok).__call__
-
-    def counting(self, *args, **kwargs):
-        calls.append(1)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(tok), "__call__", counting)
+    backend = tok.backend_tokenizer
+    monkeypatch.setattr(type(tok), "backend_tokenizer", property(lambda self: _CountingBackend(backend, calls)))
     assert tokenize_chat_batch(tok, conversations, max_seq_len=40) == one_by_one
     assert len(calls) == 1
     assert one_by_one[2].truncated == len(tokenize_chat(tok, SYSTEM, max_seq_len=10_000).input_ids) - 40
+
+
+# Span edges on characters that byte-level BPE splits into several tokens, or merges with neighbours
+EDGES = [[{"role": "user", "content": "Translate, please: 東京"}, {"role": "assistant", "content": "東京は首都です 🎉"}],
+         [{"role": "user", "content": "🎉🎉"}, {"role": "assistant", "content": "é͂ñ 🧑‍🔬 naïve"}],
+         [{"role": "user", "content": "x"}, {"role": "assistant", "content": "  leading and trailing spaces  "}]]
+
+
+@pytest.mark.parametrize("family", ZOO_FAMILIES)
+def test_span_edges_from_the_encoding_equal_the_offsets_rule(tokenizers, family):
+    """`span_mask` (char_to_token per span edge) marks exactly the tokens `loss_mask` marks from the full
+    offsets, including multi-byte characters split across tokens at either edge of a span."""
+    import numpy as np
+
+    from mixforge.train.tokenize import assistant_spans, loss_mask, span_mask
+
+    tok = tokenizers[family]
+    for messages in [*EDGES, *PREFIX_STABLE[family]]:
+        text, spans = assistant_spans(tok, messages)
+        encoding = tok.backend_tokenizer.encode(text, add_special_tokens=False)
+        expected = loss_mask(np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2), spans)
+        assert expected.any()
+        assert span_mask(encoding, spans, len(encoding.ids)).tolist() == expected.tolist(), (family, messages)
+    # every span of a short text full of split characters: either edge inside a multi-byte character's tokens
+    text = "aé͂ñ 東京🎉x 🧑‍🔬y"
+    encoding = tok.backend_tokenizer.encode(text, add_special_tokens=False)
+    offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
+    checked = 0
+    for start in range(len(text)):
+        for end in range(start + 1, len(text) + 1):
+            mask = span_mask(encoding, [(start, end)], len(encoding.ids))
+            if mask is not None:  # None: an edge on a character no token holds (the caller uses the offsets)
+                assert mask.tolist() == loss_mask(offsets, [(start, end)]).tolist(), (family, text[start:end])
+                checked += 1
+    assert checked > 100
+
+
+def test_a_backend_left_truncating_is_not_used_as_is(tokenizers):
+    """A tokenizer.json may carry truncation or padding settings: the tokens are still the whole conversation's."""
+    tok = AutoTokenizer.from_pretrained(tokenizers["llama3"].name_or_path)
+    whole = tokenize_chat(tok, MULTI, max_seq_len=10_000)
+    tok.backend_tokenizer.enable_truncation(max_length=5)
+    tok.backend_tokenizer.enable_padding(length=200, pad_id=0)
+    assert tokenize_chat(tok, MULTI, max_seq_len=10_000) == whole
 
 
 def test_generation_blocks_give_the_same_labels_as_spans(tiny_model_dir):

@@ -307,9 +307,12 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
     scheduler = get_scheduler(o.lr_scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
 
     # ---- verify: one forward pass before the long loop (eval mode: it must not consume dropout RNG) --------
-    # on the shortest domain record: the same code path, without a second full-length forward (2 s of a 135M
-    # model at 1k tokens on 2 cores)
+    # the same code path on a few tokens: the shortest domain record's first 32 (a record-length forward costs
+    # seconds on a 135M model on 2 cores), each carrying loss so that the head and the loss run too
     probe = [tokenized[DOMAIN][int(np.argmin(sources[DOMAIN].tokens))]]
+    if kind != "preference":
+        head = [int(t) for t in probe[0].input_ids[:32]]
+        probe = [Tokenized(head, head, 0)]
     model.eval()
     with torch.no_grad():
         if kind == "preference":

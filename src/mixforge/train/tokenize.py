@@ -9,7 +9,8 @@ How the assistant tokens are found, for every template (with or without `{% gene
 2. for each assistant turn, render the conversation up to it with the generation prompt (where the turn starts)
    and through it (where it ends; for the last turn that is the full render), and check that each of these
    renders is where the full render starts;
-3. map the character spans to tokens with the fast tokenizer's offsets (one batched tokenizer call, numpy).
+3. map the character spans to tokens (one batched call of the Rust tokenizer; per span, the tokens holding its
+   first and last character, `span_mask`; the full offsets only where that fails).
 A template that rewrites earlier turns as a conversation grows (Qwen3 drops the <think> block from earlier
 answers; Mistral v0.3 moves the system message to the last user turn) fails the check in step 2 and is refused
 with an error naming the model and the turn: its labels would otherwise be silently misaligned.
@@ -117,10 +118,30 @@ def loss_mask(offsets: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
     return inside & (offsets[:, 1] > starts[np.minimum(k, len(ends) - 1)])
 
 
+def span_mask(encoding, spans: list[tuple[int, int]], n: int) -> np.ndarray | None:
+    """`loss_mask` from a Rust `tokenizers.Encoding` without its offsets list: per span, the token holding its
+    first and its last character (`char_to_token`), widened over neighbours that share those characters (a
+    multi-byte character split across byte-level tokens). None where a span edge lies in no token (a character
+    the normalizer dropped): the caller then uses the offsets."""
+    mask = np.zeros(n, dtype=bool)
+    for start, end in spans:
+        if end <= start:
+            continue
+        a, b = encoding.char_to_token(start), encoding.char_to_token(end - 1)
+        if a is None or b is None:
+            return None
+        while a > 0 and (chars := encoding.token_to_chars(a - 1)) is not None and chars[1] > start:
+            a -= 1
+        while b + 1 < n and (chars := encoding.token_to_chars(b + 1)) is not None and chars[0] < end:
+            b += 1
+        mask[a : b + 1] = True
+    return mask
+
+
 def encode_chats(tokenizer, conversations: list[list[dict]], *, max_seq_len: int
                  ) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """Conversations -> per conversation (ids int32, loss mask bool, tokens cut off at max_seq_len), with one
-    batched tokenizer call and no per-token Python work (what the token store writes)."""
+    batched call of the Rust tokenizer and no per-token Python work (what the token store writes)."""
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{getattr(tokenizer, 'name_or_path', 'this tokenizer')} is not a fast tokenizer: "
                          "assistant-only labels need its character offsets",
@@ -128,13 +149,24 @@ def encode_chats(tokenizer, conversations: list[list[dict]], *, max_seq_len: int
     if not conversations:
         return []
     rendered = [assistant_spans(tokenizer, messages) for messages in conversations]
-    enc = tokenizer([text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True)
+    texts = [text for text, _ in rendered]
+    # the Rust encodings, without building every token's offsets as Python tuples (span edges are looked up per
+    # span instead). The backend is called directly only while it is set up as tokenizer(texts,
+    # add_special_tokens=False) leaves it (no truncation, no padding, special tokens as the tokenizer says);
+    # otherwise through that call, which resets it so.
+    backend = tokenizer.backend_tokenizer
+    plain = (backend.truncation is None and backend.padding is None
+             and backend.encode_special_tokens == bool(getattr(tokenizer, "split_special_tokens", False)))
+    encodings = (backend.encode_batch(texts, add_special_tokens=False) if plain
+                 else tokenizer(texts, add_special_tokens=False).encodings)
     out = []
-    for (_, spans), ids, offsets in zip(rendered, enc["input_ids"], enc["offset_mapping"], strict=True):
-        ids = np.asarray(ids, dtype=np.int32)
-        # offsets: a list of (start, end) tuples; fromiter over the flattened pairs is twice as fast as asarray
-        flat = np.fromiter(itertools.chain.from_iterable(offsets), dtype=np.int64, count=2 * len(offsets))
-        mask = loss_mask(flat.reshape(-1, 2), spans)
+    for (_, spans), encoding in zip(rendered, encodings, strict=True):
+        ids = np.asarray(encoding.ids, dtype=np.int32)
+        mask = span_mask(encoding, spans, len(ids))
+        if mask is None:
+            offsets = encoding.offsets
+            flat = np.fromiter(itertools.chain.from_iterable(offsets), dtype=np.int64, count=2 * len(offsets))
+            mask = loss_mask(flat.reshape(-1, 2), spans)
         out.append((ids[:max_seq_len], mask[:max_seq_len], max(0, len(ids) - max_seq_len)))
     return out
 
