@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("runs/forgetting-seeds"))
     parser.add_argument("--split", choices=["dev", "test"], default="test")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
-    parser.add_argument("--arm", action="append", help="arms (repeatable; default: the quickstart's, domain-only, curated-kl, self-kl)")
+    parser.add_argument("--arm", action="append", help="arms (repeatable; default: the quickstart's, domain-only, curated-kl-all, self-kl-all)")
     parser.add_argument("--steps", type=int, default=None, help="default: the quickstart's")
     parser.add_argument("--lr", type=float, default=None, help="default: the quickstart's")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: robust beside other work)")

@@ -35,7 +35,7 @@ def test_shortened_quickstart_records_its_evidence(tmp_path, monkeypatch):
     assert on_disk == summary
     assert summary["general_benchmark"] == "benchmark/general_mc.dev.jsonl" and summary["split"] == "dev"
     runs = {r["name"]: r for r in summary["runs"]}
-    assert list(runs) == ["base", "domain-only", "curated-kl", "self-kl-all"]
+    assert list(runs) == ["base", "domain-only", "curated-kl-all", "self-kl-all"]
     base_general = runs["base"]["general_accuracy"]
     for entry in runs.values():
         assert 0.0 <= entry["general_accuracy"] <= 1.0 and 0.0 <= entry["domain_macro_f1"] <= 1.0
@@ -47,7 +47,7 @@ def test_shortened_quickstart_records_its_evidence(tmp_path, monkeypatch):
     # the kind of replay and the files each run mixed in, read from its mixture manifest
     assert [runs[n]["replay"] for n in runs] == ["none", "none", "curated", "self"]
     assert runs["domain-only"]["replay_files"] == [] and runs["domain-only"]["shares"] == {"customer_data_percent": 100.0}
-    curated = runs["curated-kl"]["replay_files"]
+    curated = runs["curated-kl-all"]["replay_files"]
     assert len(curated) == 6 and all(Path(f).name == "train.jsonl" and Path(f).parent.parent.name == "general"
                                      for f in curated)
     generated = runs["self-kl-all"]["replay_files"]
@@ -59,17 +59,17 @@ def test_shortened_quickstart_records_its_evidence(tmp_path, monkeypatch):
         for line in Path(path).read_text().splitlines():
             user, answer = json.loads(line)["messages"][-2:]
             assert user["content"] in prompts and answer["role"] == "assistant"
-    mixed = runs["curated-kl"]["shares"]
+    mixed = runs["curated-kl-all"]["shares"]
     assert mixed["customer_data_percent"] == 50.0
     assert sum(v for k, v in mixed.items() if k != "customer_data_percent") == pytest.approx(100)
-    rows = [json.loads(r) for r in (out / "runs" / "curated-kl" / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(r) for r in (out / "runs" / "curated-kl-all" / "metrics.jsonl").read_text().splitlines()]
     assert all(r["mix/customer/records"] == 4 for r in rows if "loss" in r)
 
-    assert set(summary["arms"]) == {"domain-only", "curated-kl", "self-kl-all"}
-    assert [(runs[n]["replay_loss"], runs[n]["replay_kl_tokens"]) for n in ("curated-kl", "self-kl-all")] == [
-        ("kl", "labels"), ("kl", "all")]
+    assert set(summary["arms"]) == {"domain-only", "curated-kl-all", "self-kl-all"}
+    assert [(runs[n]["replay_loss"], runs[n]["replay_kl_tokens"]) for n in ("curated-kl-all", "self-kl-all")] == [
+        ("kl", "all"), ("kl", "all")]
     assert summary["targets"]["self-kl-all retention"]["value"] == runs["self-kl-all"]["retention"]
-    assert set(summary["targets"]) == {"domain-only retention", "curated-kl retention", "curated-kl gain share",
+    assert set(summary["targets"]) == {"domain-only retention", "curated-kl-all retention", "curated-kl-all gain share",
                                        "self-kl-all retention"}
 
     page = _Html()
@@ -80,7 +80,7 @@ def test_shortened_quickstart_records_its_evidence(tmp_path, monkeypatch):
     client = mlflow.MlflowClient(tracking_uri=summary["mlflow_store"])
     experiment = client.get_experiment_by_name("mixforge-quickstart")
     names = sorted(r.info.run_name for r in client.search_runs([experiment.experiment_id]))
-    assert names == ["curated-kl", "domain-only", "self-kl-all"]
+    assert names == ["curated-kl-all", "domain-only", "self-kl-all"]
 
 
 def entry(arm: str, seed: int, retention: float, gain: float) -> dict:

@@ -20,10 +20,11 @@ def quickstart(
     output: Path = typer.Option(Path("runs/quickstart"), "--output", help="Folder for everything the run writes."),
     method: str = typer.Option("sft_full", help="sft_full or sft_lora."),
     arm: list[str] = typer.Option(list(DEFAULT_ARMS), "--arm",
-                                  help="Arms to fine-tune (repeatable): domain-only (customer 100), curated-kl "
-                                       "(customer 50 + the bundled replay pool, replay_loss kl), self-kl-all "
-                                       "(customer 50 + replay the base model writes itself, KL on every position); "
-                                       "also self-kl, curated-kl-all, and curated / self with replay_loss nll."),
+                                  help="Arms to fine-tune (repeatable): domain-only (customer 100), curated-kl-all "
+                                       "(customer 50 + the bundled replay pool, replay_loss kl on every position), "
+                                       "self-kl-all (customer 50 + replay the base model writes itself, the same "
+                                       "loss); also curated-kl / self-kl (KL on the answer tokens only), and "
+                                       "curated / self with replay_loss nll."),
     steps: int = typer.Option(DEFAULT_STEPS, help="Optimizer steps of each fine-tune (the same budget for every arm)."),
     seeds: str = typer.Option("0", help="Training seeds, comma-separated (0,1,2): every arm runs once per seed; "
                                         "with several, the table shows mean and min-max."),
