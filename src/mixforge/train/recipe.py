@@ -193,11 +193,16 @@ def evaluate(model, ref, val: dict[str, list[Tokenized]], *, micro: int, batches
         loss_sum, tokens = 0.0, 0
         for i in range(0, min(len(records), micro * batches), micro):
             batch = make_batch(records[i : i + micro], packing=False, seq_len=0, pad_id=pad_id, device=device)
-            loss_sum += token_nll_sum(model, batch).item()
             tokens += int((batch["labels"][:, 1:] != IGNORE).sum())
-            if name != DOMAIN:
+            if name == DOMAIN:
+                loss_sum += token_nll_sum(model, batch).item()
+            else:  # one forward of the tuned model gives both its loss and its side of the KL
                 inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-                tuned = torch.log_softmax(model(**inputs, use_cache=False).logits.float(), -1)
+                logits = model(**inputs, use_cache=False).logits.float()
+                loss_sum += F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)),
+                                            batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE,
+                                            reduction="sum").item()
+                tuned = torch.log_softmax(logits, -1)
                 with base_context(model, ref):
                     base = torch.log_softmax((model if ref is None else ref)(**inputs, use_cache=False).logits.float(), -1)
                 mask = batch["attention_mask"].bool()
