@@ -44,6 +44,7 @@ BASE_MODEL = "models/mixforge-tiny-base"
 INSTRUCTION = "Classify this customer feedback: "  # the domain task's prompt (see assets/README.md)
 MAPPING = {"question": "prompt", "answer": "label", "label": "label"}  # the assistant answers with the label
 Replay = Literal["none", "curated", "self"]
+EXPERIMENT = "mixforge-quickstart"  # the MLflow experiment every run of the quickstart logs to
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def quickstart(
                             output_path=str(out / "runs" / name), job_name=name,
                             data_mixing_enabled=mixing is not None, mixing=mixing,
                             overrides=parse_overrides(overrides),
-                            tracking=TrackingConfig(experiment_name="mixforge-quickstart", tracking_uri=store,
+                            tracking=TrackingConfig(experiment_name=EXPERIMENT, tracking_uri=store,
                                                     run_name=name))
             jobs.append(Job(name, cfg, tuple(tasks), str(cache)))
             runs[name] = {"arm": arm.name, "seed": seed, "replay": arm.replay, "replay_loss": arm.replay_loss,
@@ -229,8 +230,8 @@ def _open_experiment(store: str) -> None:
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=store)
-    if client.get_experiment_by_name("mixforge-quickstart") is None:
-        client.create_experiment("mixforge-quickstart")
+    if client.get_experiment_by_name(EXPERIMENT) is None:
+        client.create_experiment(EXPERIMENT)
 
 
 def _mixing(arm: Arm, categories: dict[str, float], self_replay_n: int | None) -> dict[str, Any] | None:

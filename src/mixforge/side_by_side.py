@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mixforge.machine import usable_cpus
+
 if TYPE_CHECKING:
     from mixforge.config import RunConfig
     from mixforge.eval.tasks import EvalTask
@@ -51,18 +53,10 @@ class Finished:
     threads: int  # torch threads the job trained with (its numbers depend on it, in the last bits)
 
 
-def cores() -> int:
-    """CPU cores this process may use (the affinity mask, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def plan_workers(jobs: int, workers: int | None = None, *, available: int | None = None) -> tuple[int, int]:
     """(processes, torch threads per process) for `jobs` jobs. `workers` None: automatic (1 on a single
     core, else min(jobs, cores + 1)); 1: one after another in this process, with its current threads."""
-    available = available or cores()
+    available = available or usable_cpus()
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     if workers is None:

@@ -26,10 +26,14 @@ from mixforge.train.losses import TokenLoss, masked_logits
 from mixforge.train.tokenize import IGNORE
 
 
-def kl_from_logits(base_logits: torch.Tensor, tuned_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Summed KL(base || tuned) over the positions where `mask` is true. Logits: (B, T, V); mask: (B, T)."""
-    base = torch.log_softmax(base_logits[mask].float(), dim=-1)  # (N, V)
-    tuned = torch.log_softmax(tuned_logits[mask].float(), dim=-1)
+def kl_from_logits(base_logits: torch.Tensor, tuned_logits: torch.Tensor,
+                   mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Summed KL(base || tuned) over the positions where `mask` is true (None: every position). Logits: (..., V);
+    mask: their leading shape."""
+    if mask is not None:
+        base_logits, tuned_logits = base_logits[mask], tuned_logits[mask]
+    base = torch.log_softmax(base_logits.float(), dim=-1)  # (N, V)
+    tuned = torch.log_softmax(tuned_logits.float(), dim=-1)
     return (base.exp() * (base - tuned)).sum()
 
 
@@ -43,7 +47,7 @@ def kl_to_base_sum(train_model, batch: dict[str, torch.Tensor], *, base_model,
     tuned = _logits_at(train_model, keep, inputs)
     with torch.no_grad(), base:
         reference = _logits_at(base_model, keep, inputs)
-    return kl_from_logits(reference, tuned, torch.ones(len(tuned), dtype=torch.bool))
+    return kl_from_logits(reference, tuned)  # both already at the kept positions only
 
 
 def _logits_at(model, keep: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

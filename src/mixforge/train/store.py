@@ -55,6 +55,7 @@ import pyarrow as pa
 
 from mixforge.fingerprint import canonical_record, file_sha256, file_sha256_memo, json_sha256, records_sha256
 from mixforge.train import tokenize as tokenize_module
+from mixforge.machine import usable_cpus
 from mixforge.train.tokenize import IGNORE, TokenizedPair, encode_chats, tokenize_record
 
 STORE_VERSION = 1
@@ -397,9 +398,8 @@ def _processes(chunks: Iterator, num_proc: int | None, chunk_rows: int) -> tuple
     if num_proc is not None:
         return chunks, num_proc
     ahead = list(itertools.islice(chunks, -(-MIN_PARALLEL_ROWS // chunk_rows)))
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     small = sum(len(c[0]) for c in ahead) < MIN_PARALLEL_ROWS
-    return itertools.chain(ahead, chunks), 1 if small else cpus
+    return itertools.chain(ahead, chunks), 1 if small else usable_cpus()
 
 
 def token_store(
