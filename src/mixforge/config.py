@@ -58,7 +58,7 @@ class TrainOverrides(_Closed):
     eval_batches: int = Field(4, ge=1, description="Micro-batches per source in each evaluation.")
     save_every: int = Field(0, ge=0, description="Steps between checkpoints (0: only the final one).")
     keep_checkpoints: int = Field(2, ge=1, description="Newest checkpoints kept on disk.")
-    log_every: int = Field(1, ge=1)
+    log_every: int = Field(1, ge=1, description="Steps between rows of the run's metrics.jsonl (MLflow: tracking.log_every).")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 needs hardware support (most GPUs); fp32 on CPUs.")
     gradient_checkpointing: bool = False
     mix_unit: Literal["examples", "tokens", "loss_tokens"] = Field("examples", description="What the mixing shares count.")
@@ -91,6 +91,9 @@ class TrackingConfig(_Closed):
     experiment_name: str = "mixforge"
     tracking_uri: str | None = Field(None, description="An MLflow server or store URI; default sqlite:///<output>/mlflow.db.")
     run_name: str | None = None
+    log_every: int = Field(10, ge=1, description="MLflow gets every Nth step's metrics and the last step's (the "
+                           "run's metrics.jsonl keeps every step): a step logs about ten figures per mixed source, "
+                           "and the sqlite store takes about 0.1 ms of CPU for each.")
 
 
 # ---------------------------------------------------------------------------------------------------------

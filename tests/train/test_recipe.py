@@ -105,8 +105,9 @@ def test_unknown_override_is_refused_with_the_nearest_name():
 
 
 def test_mlflow_store_contains_the_run(tiny_model_dir, toy_data, tmp_path):
-    result = run(config(tiny_model_dir, toy_data["sft"], tmp_path / "t", tracking=True, max_steps=2),
-                 show_progress=False)
+    cfg = config(tiny_model_dir, toy_data["sft"], tmp_path / "t", tracking=True, max_steps=5)
+    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"log_every": 2})})
+    result = run(cfg, show_progress=False)
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{(tmp_path / 't' / 'mlflow.db').resolve()}")
@@ -114,7 +115,9 @@ def test_mlflow_store_contains_the_run(tiny_model_dir, toy_data, tmp_path):
     assert run_info.info.status == "FINISHED"
     assert run_info.data.params["config.overrides.learning_rate"] == "0.01"
     history = client.get_metric_history(result.mlflow_run_id, "loss")
-    assert [m.step for m in history] == [1, 2]
+    assert [m.step for m in history] == [2, 4, 5]  # every 2nd step and the last; the file keeps every step
+    file_losses = losses(tmp_path / "t")
+    assert len(file_losses) == 5 and [m.value for m in history] == [file_losses[1], file_losses[3], file_losses[4]]
     assert "mix/customer/records_total" in run_info.data.metrics
 
 

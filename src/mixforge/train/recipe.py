@@ -362,13 +362,17 @@ def run(cfg: RunConfig, *, show_progress: bool = True) -> RunResult:  # noqa: C9
             scheduler.step()
             tokens_seen += tokens_this_step
 
-            if step % o.log_every == 0 or step == total_steps:
+            to_file = step % o.log_every == 0 or step == total_steps  # metrics.jsonl
+            to_tracker = step % cfg.tracking.log_every == 0 or step == total_steps  # MLflow
+            if to_file or to_tracker:
                 elapsed = time.perf_counter() - t0
                 last = {"loss": loss_value, "lr": scheduler.get_last_lr()[0],
                         "tokens_per_s": (tokens_seen - tokens_at_t0) / max(elapsed, 1e-9),
                         "tokens_seen": float(tokens_seen), **sampler.metrics()}
-                tracker.log_metrics(last, step)
-                _append_jsonl(metrics_file, {"step": step, **last}, world)
+                if to_tracker:
+                    tracker.log_metrics(last, step)
+                if to_file:
+                    _append_jsonl(metrics_file, {"step": step, **last}, world)
             if (o.eval_every and step % o.eval_every == 0) or step == total_steps:
                 curve = evaluate(train_model, ref, val, micro=o.micro_batch_size, batches=o.eval_batches, pad_id=pad_id,
                                  device=world.device)
