@@ -273,3 +273,22 @@ def test_store_items_batch_like_tokenized_records(tokenizer, toy_data, tmp_path)
     for a, b in [(pad_batch(old, pad_id=0), pad_batch(s[:6], pad_id=0)),
                  (pack_batch(old, seq_len=64, pad_id=0), pack_batch(s[:6], seq_len=64, pad_id=0))]:
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
+
+
+def test_int_columns_cross_between_numpy_and_arrow_without_copies_or_pandas(tokenizer, toy_data, tmp_path):
+    for dtype in (np.int32, np.int64):
+        values = np.arange(10, dtype=dtype) * 3
+        array = store._arrow_ints(values)
+        assert array.to_pylist() == values.tolist()
+        assert store._numpy_ints(array.slice(3, 4)).tolist() == values[3:7].tolist()  # a slice's offset counts
+        assert store._numpy_ints(array.slice(10)).dtype == dtype and len(store._numpy_ints(array.slice(10))) == 0
+    # opening and reading a store in a fresh process imports no pandas (pyarrow's to_numpy would: 0.4 s)
+    built = token_store(tokenizer, toy_data["sft"], max_seq_len=64, root=tmp_path / "tok", chunk_rows=7)
+    code = textwrap.dedent(f"""
+        import sys
+        from mixforge.train.store import TokenStore
+        s = TokenStore({str(built.path)!r})
+        print(int(s.lengths.sum()), sum(len(item.input_ids) for item in s), "pandas" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(int(built.lengths.sum())), str(int(built.lengths.sum())), "False"]

@@ -106,11 +106,33 @@ def labels_from_spans(ids: np.ndarray, spans: np.ndarray) -> np.ndarray:
 _WORKER: dict[str, Any] = {}  # the tokenizer and settings, set before forking so workers inherit them
 
 
+# numpy <-> Arrow over the same bytes, for the store's null-free int32/int64 columns. pyarrow's own `pa.array(ndarray)`
+# and `Array.to_numpy` import pandas (0.4 s) in every process that writes or opens a store: each tokenizing worker
+# and every run that trains without MLflow (which imports pandas itself).
+_ARROW_INTS = {np.dtype(np.int32): pa.int32(), np.dtype(np.int64): pa.int64()}
+_NUMPY_INTS = {arrow: dtype for dtype, arrow in _ARROW_INTS.items()}
+
+
+def _arrow_ints(values: np.ndarray) -> pa.Array:
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(_ARROW_INTS[values.dtype], len(values), [None, pa.py_buffer(values)])
+
+
+def _numpy_ints(array: pa.Array) -> np.ndarray:
+    """A zero-copy view of a null-free int32/int64 array's values (its slice offset included)."""
+    dtype = _NUMPY_INTS[array.type]
+    if array.null_count:
+        raise ValueError(f"a token store column holds {array.null_count} nulls")
+    if not len(array):
+        return np.zeros(0, dtype)
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
+
+
 def _list_column(arrays: list[np.ndarray]) -> pa.ListArray:
     offsets = np.zeros(len(arrays) + 1, dtype=np.int32)
     np.cumsum([len(a) for a in arrays], out=offsets[1:])
     values = np.concatenate(arrays).astype(np.int32, copy=False) if arrays else np.zeros(0, np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+    return pa.ListArray.from_arrays(_arrow_ints(offsets), _arrow_ints(values))
 
 
 def _tokenize_records(tokenizer, records: list[dict], *, max_seq_len: int, pairs: bool
@@ -161,8 +183,8 @@ def tokenize_chunk(tokenizer, records: list[dict], rows: list[int], *, max_seq_l
         prefix = f"{name}_" if name else ""
         columns[f"{prefix}input_ids"] = _list_column(ids)
         columns[f"{prefix}loss_spans"] = _list_column(spans)
-    columns |= {"length": pa.array(lengths), "loss_tokens": pa.array(loss), "truncated": pa.array(cut),
-                "row": pa.array(np.asarray(rows, dtype=np.int64))}
+    columns |= {"length": _arrow_ints(lengths), "loss_tokens": _arrow_ints(loss), "truncated": _arrow_ints(cut),
+                "row": _arrow_ints(np.asarray(rows, dtype=np.int64))}
     return pa.RecordBatch.from_pydict(columns), b"".join(canonical_record(r) for r in records)
 
 
@@ -261,8 +283,8 @@ class _ListColumn:
     """One list<int32> column as numpy: per chunk its offsets and values (zero-copy views of the mapped file)."""
 
     def __init__(self, column: pa.ChunkedArray) -> None:
-        self.offsets = [c.offsets.to_numpy(zero_copy_only=True) for c in column.chunks]
-        self.values = [c.values.to_numpy(zero_copy_only=True) for c in column.chunks]
+        self.offsets = [_numpy_ints(c.offsets) for c in column.chunks]
+        self.values = [_numpy_ints(c.values) for c in column.chunks]
 
     def get(self, chunk: int, i: int) -> np.ndarray:
         off = self.offsets[chunk]
@@ -293,7 +315,10 @@ class TokenStore:
                              _ListColumn(self.table.column(f"{p}loss_spans"))) for p in prefixes}
 
     def _ints(self, name: str) -> np.ndarray:
-        return self.table.column(name).to_numpy()
+        chunks = [_numpy_ints(c) for c in self.table.column(name).chunks]
+        if len(chunks) == 1:
+            return chunks[0]
+        return np.concatenate(chunks) if chunks else np.zeros(0, _NUMPY_INTS[self.table.schema.field(name).type])
 
     def __len__(self) -> int:
         return self.table.num_rows
