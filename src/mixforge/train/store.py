@@ -54,8 +54,8 @@ import numpy as np
 import pyarrow as pa
 
 from mixforge.fingerprint import canonical_record, file_sha256, file_sha256_memo, json_sha256, records_sha256
-from mixforge.train import tokenize as tokenize_module
 from mixforge.machine import usable_cpus
+from mixforge.train import tokenize as tokenize_module
 from mixforge.train.tokenize import IGNORE, TokenizedPair, encode_chats, tokenize_record
 
 STORE_VERSION = 1
